@@ -1,0 +1,41 @@
+// A local S3-compatible store (s3rver) over real HTTP, for `herd demo` and the tests.
+// s3rver is loaded on demand: it is a dev dependency, not part of the agent bundle.
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { StaticCredentials } from '../store/client.ts';
+
+/** s3rver's fixed credentials; it checks request signatures against them. */
+export const LOCAL_S3_CREDENTIALS: StaticCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export interface LocalS3 {
+  endpoint: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startLocalS3(input: { directory: string; buckets: string[]; port?: number }): Promise<LocalS3> {
+  const { default: S3rver } = await import('s3rver') as unknown as { default: new (o: object) => S3rverInstance };
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: input.port ?? 0,
+    directory: input.directory,
+    silent: true,
+    vhostBuckets: false,
+    configureBuckets: input.buckets.map((name) => ({ name })),
+  });
+  const address = await server.run() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${address.port}`,
+    port: address.port,
+    async close() {
+      server.httpServer?.closeAllConnections();
+      await server.close().catch(() => {});
+    },
+  };
+}
+
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+  httpServer?: Server;
+}

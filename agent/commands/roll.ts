@@ -1,0 +1,64 @@
+// herd roll: points the role's channel at a published release. The channel is rewritten
+// with If-Match on its ETag (If-None-Match when new), so concurrent operators conflict
+// loudly instead of overwriting each other.
+import { UsageError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import { CHANNEL_SCHEMA, releaseIdSchema, roleSchema, type Channel } from '../store/schemas.ts';
+import { parseWith } from '../validate.ts';
+
+export interface RollInput {
+  store: ObjectStore;
+  role: string;
+  release: string;
+  percent?: number;
+  waves?: number;
+  waveIntervalS?: number;
+  actor: string;
+  log: Logger;
+  now?: Date;
+}
+
+/** Pure: the channel after a roll. `previous` becomes what the fleet ran before. */
+export function nextChannel(input: {
+  current: Channel | null; role: string; release: string; percent: number; waves: number; waveIntervalS: number; actor: string; now: Date;
+}): Channel {
+  const { current } = input;
+  const previous = current ? (current.release === input.release ? current.previous : current.release) : null;
+  return {
+    schema: CHANNEL_SCHEMA,
+    role: input.role,
+    release: input.release,
+    previous,
+    rollout: { percent: input.percent, waves: input.waves, waveIntervalS: input.waveIntervalS, startedAt: input.now.toISOString() },
+    paused: false,
+    generation: (current?.generation ?? 0) + 1,
+    updatedAt: input.now.toISOString(),
+    updatedBy: input.actor,
+  };
+}
+
+export function validateRollFlags(input: { percent?: number; waves?: number; waveIntervalS?: number }): { percent: number; waves: number; waveIntervalS: number } {
+  const percent = input.percent ?? 100;
+  const waves = input.waves ?? 1;
+  const waveIntervalS = input.waveIntervalS ?? 0;
+  if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new UsageError(`--percent must be a whole number from 0 to 100, got ${input.percent}`);
+  if (!Number.isInteger(waves) || waves < 1 || waves > 100) throw new UsageError(`--waves must be a whole number from 1 to 100, got ${input.waves}`);
+  if (!Number.isFinite(waveIntervalS) || waveIntervalS < 0) throw new UsageError(`--wave-interval must be seconds >= 0, got ${input.waveIntervalS}`);
+  if (waves > 1 && waveIntervalS === 0) throw new UsageError('--waves above 1 needs --wave-interval SECONDS');
+  return { percent, waves, waveIntervalS };
+}
+
+export async function roll(input: RollInput): Promise<Channel> {
+  const role = parseWith(roleSchema, input.role, '--role', (m) => new UsageError(m));
+  const release = parseWith(releaseIdSchema, input.release, '--release', (m) => new UsageError(m));
+  const plan = validateRollFlags(input);
+  // Refuses an unpublished (or unreadable) release before touching the channel.
+  await input.store.getManifest(role, release);
+  const read = await input.store.getChannel(role);
+  const current = read.kind === 'found' ? read.channel : null;
+  const channel = nextChannel({ current, role, release, ...plan, actor: input.actor, now: input.now ?? new Date() });
+  await input.store.putChannel(channel, read.kind === 'found' ? { ifMatch: read.etag } : { ifNoneMatch: true });
+  input.log.info({ role, release, previous: channel.previous, generation: channel.generation }, 'channel rolled');
+  return channel;
+}

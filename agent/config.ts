@@ -1,0 +1,169 @@
+// The agent's config: defaults, then the JSON file, then HERD_* environment variables,
+// validated once into one frozen object. This is the only module that reads process.env.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+import { roleSchema, instanceIdSchema } from './store/schemas.ts';
+import { formatIssues, parseJson } from './validate.ts';
+
+export const DEFAULT_CONFIG_FILE = '/etc/herd/agent.json';
+
+export const sourceSchema = z.strictObject({
+  bucket: z.string().min(3).max(255),
+  prefix: z.string().regex(/^[A-Za-z0-9._\-/]*$/, 'may hold only [A-Za-z0-9._-/]').default('herd')
+    .transform((p) => p.replace(/^\/+|\/+$/g, '')),
+  region: z.string().min(1).optional(),
+  endpoint: z.url().optional(),
+  forcePathStyle: z.boolean().optional(),
+});
+export type SourceConfig = z.infer<typeof sourceSchema>;
+
+const identitySchema = z.discriminatedUnion('provider', [
+  z.strictObject({
+    provider: z.literal('imds'),
+    roleTag: z.string().min(1).max(128).default('herd:role'),
+    endpoint: z.url().optional(),
+    timeoutMs: z.number().int().positive().default(2000),
+  }),
+  z.strictObject({
+    provider: z.literal('static'),
+    instanceId: instanceIdSchema,
+    role: roleSchema,
+    az: z.string().min(1).default('local'),
+    region: z.string().min(1).default('local'),
+  }),
+]);
+
+const port = z.number().int().min(1).max(65535);
+
+export const agentConfigSchema = z.strictObject({
+  sources: z.array(sourceSchema).min(1, 'needs at least one source'),
+  dataDir: z.string().startsWith('/', 'must be an absolute path').default('/var/lib/herd'),
+  healthPort: port.default(9787),
+  healthHost: z.string().min(1).default('0.0.0.0'),
+  appPort: port.optional(),
+  pollIntervalS: z.number().positive().default(10),
+  drainS: z.number().nonnegative().default(15),
+  keepReleases: z.number().int().min(1).default(3),
+  appUser: z.string().min(1).nullable().default('app'),
+  trustedKeys: z.array(z.string().min(1)).default([]),
+  limits: z.strictObject({
+    maxBundleBytes: z.number().int().positive().default(1024 ** 3),
+    maxUnpackedBytes: z.number().int().positive().default(4 * 1024 ** 3),
+    maxEntries: z.number().int().positive().default(100_000),
+  }).prefault({}),
+  identity: identitySchema.prefault({ provider: 'imds' }),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+type Deep<T> = { readonly [K in keyof T]: T[K] extends object ? Deep<T[K]> : T[K] };
+export type AgentConfig = Deep<z.infer<typeof agentConfigSchema>>;
+export type IdentityConfig = AgentConfig['identity'];
+
+/** HERD_* variables: scalars by name, objects and arrays as JSON. */
+const ENV_KEYS: Record<string, { key: string; kind: 'string' | 'number' | 'json' | 'nullable' }> = {
+  HERD_SOURCES: { key: 'sources', kind: 'json' },
+  HERD_DATA_DIR: { key: 'dataDir', kind: 'string' },
+  HERD_HEALTH_PORT: { key: 'healthPort', kind: 'number' },
+  HERD_HEALTH_HOST: { key: 'healthHost', kind: 'string' },
+  HERD_APP_PORT: { key: 'appPort', kind: 'number' },
+  HERD_POLL_INTERVAL_S: { key: 'pollIntervalS', kind: 'number' },
+  HERD_DRAIN_S: { key: 'drainS', kind: 'number' },
+  HERD_KEEP_RELEASES: { key: 'keepReleases', kind: 'number' },
+  HERD_APP_USER: { key: 'appUser', kind: 'nullable' },
+  HERD_TRUSTED_KEYS: { key: 'trustedKeys', kind: 'json' },
+  HERD_LIMITS: { key: 'limits', kind: 'json' },
+  HERD_IDENTITY: { key: 'identity', kind: 'json' },
+  HERD_LOG_LEVEL: { key: 'logLevel', kind: 'string' },
+};
+
+/** Pure: overlay HERD_* variables on the file's object. */
+export function applyEnvOverrides(base: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [name, { key, kind }] of Object.entries(ENV_KEYS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (kind === 'number') {
+      const n = Number(raw);
+      if (!Number.isFinite(n)) throw new ConfigError(`${name}: "${raw}" is not a number`);
+      out[key] = n;
+    } else if (kind === 'json') {
+      out[key] = parseJson(raw, name, (m, cause) => new ConfigError(m, { cause }));
+    } else if (kind === 'nullable') {
+      out[key] = raw === 'none' ? null : raw;
+    } else {
+      out[key] = raw;
+    }
+  }
+  // The SDK's own variable for a non-default metadata endpoint applies to identity too.
+  const imdsEndpoint = env.AWS_EC2_METADATA_SERVICE_ENDPOINT;
+  if (imdsEndpoint) {
+    const identity = (out.identity ?? { provider: 'imds' }) as Record<string, unknown>;
+    if ((identity.provider ?? 'imds') === 'imds' && identity.endpoint === undefined) {
+      out.identity = { provider: 'imds', ...identity, endpoint: imdsEndpoint };
+    }
+  }
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Pure: validate a raw object into the frozen config, or throw ConfigError naming the key. */
+export function buildConfig(raw: unknown, where: string): AgentConfig {
+  const result = agentConfigSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(formatIssues(where, result.error));
+  return deepFreeze(result.data) as AgentConfig;
+}
+
+export interface LoadConfigInput {
+  /** Path given with --config; when absent the default file is optional if HERD_SOURCES is set. */
+  file?: string;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export function loadConfig(input: LoadConfigInput = {}): AgentConfig {
+  const env = input.env ?? process.env;
+  const file = input.file ?? env.HERD_CONFIG ?? DEFAULT_CONFIG_FILE;
+  let fromFile: Record<string, unknown> = {};
+  try {
+    const text = readFileSync(file, 'utf8');
+    const parsed = parseJson(text, file, (m, cause) => new ConfigError(m, { cause }));
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${file}: must be a JSON object`);
+    fromFile = parsed as Record<string, unknown>;
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    const explicit = input.file !== undefined || env.HERD_CONFIG !== undefined;
+    if (!missing) throw err instanceof ConfigError ? err : new ConfigError(`${file}: cannot read (${(err as Error).message})`, { cause: err });
+    if (explicit || !env.HERD_SOURCES) throw new ConfigError(`${file}: no such file (give --config FILE, or set HERD_SOURCES)`, { cause: err });
+  }
+  return buildConfig(applyEnvOverrides(fromFile, env), file);
+}
+
+/** Where the CLI commands (not the agent) find the store: flags first, then the standard AWS variables. */
+export interface StoreFlags {
+  bucket?: string;
+  prefix?: string;
+  region?: string;
+  endpoint?: string;
+  pathStyle?: boolean;
+}
+
+export function sourceFromFlags(flags: StoreFlags, env: Readonly<Record<string, string | undefined>> = process.env): SourceConfig {
+  const raw = {
+    bucket: flags.bucket ?? env.HERD_BUCKET,
+    prefix: flags.prefix ?? env.HERD_PREFIX,
+    region: flags.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
+    endpoint: flags.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL,
+    forcePathStyle: flags.pathStyle,
+  };
+  if (!raw.bucket) throw new ConfigError('--bucket is required (or set HERD_BUCKET)');
+  const result = sourceSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(formatIssues('flags', result.error));
+  return deepFreeze(result.data);
+}

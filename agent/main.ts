@@ -1,0 +1,164 @@
+// The CLI: parses argv, builds what a command needs, calls it, and is the one place that
+// turns errors into exit codes (0 done, 1 failed, 2 usage or config error).
+import { resolve } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Agent } from './agent.ts';
+import { agentConfigSchema, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
+import { describeError, exitCodeOf, UsageError } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createOutput, formatBytes, actor } from './commands/output.ts';
+import { publish } from './commands/publish.ts';
+import { roll } from './commands/roll.ts';
+import { pull } from './commands/pull.ts';
+import { runDemo } from './commands/demo.ts';
+import { ObjectStore } from './store/object-store.ts';
+import { VERSION } from './version.ts';
+
+interface CommonFlags extends StoreFlags { json?: boolean; logLevel?: string }
+
+const int = (name: string) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} takes a number`);
+  return n;
+};
+
+function storeOptions(cmd: Command): Command {
+  return cmd
+    .option('--bucket <name>', 'bucket (or HERD_BUCKET)')
+    .option('--prefix <prefix>', 'key prefix under the bucket', 'herd')
+    .option('--region <region>', 'region (or AWS_REGION)')
+    .option('--endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL_S3)')
+    .option('--path-style', 'force path-style addressing (default with --endpoint)')
+    .option('--json', 'print one JSON document for scripts')
+    .option('--log-level <level>', 'log level for stderr', 'warn');
+}
+
+function cliLogger(flags: CommonFlags): Logger {
+  return createLogger({ level: flags.logLevel ?? 'warn', fd: 2 });
+}
+
+function storeFor(flags: CommonFlags, log: Logger): ObjectStore {
+  return new ObjectStore({ source: sourceFromFlags(flags), log });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('herd')
+    .description('Make every front-end instance a disposable copy of a template: role from tags, versioned bundles from S3, a supervised app.')
+    .version(VERSION)
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+
+  program.command('agent')
+    .description('run the agent: learn the role, fetch and run its release, serve /healthz')
+    .option('--config <file>', 'agent config file (default /etc/herd/agent.json; HERD_* variables override)')
+    .action(async (flags: { config?: string }) => {
+      const config = loadConfig(flags.config !== undefined ? { file: flags.config } : {});
+      const log = createLogger({ level: config.logLevel, fd: 1 });
+      const agent = new Agent({ config, log, version: VERSION, baseEnv: hostEnvForApp() });
+      const stop = (signal: string) => {
+        void agent.stop(signal).then(() => process.exit(0), (err) => {
+          log.error({ err: describeError(err) }, 'error while stopping');
+          process.exit(1);
+        });
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      await agent.start();
+      await new Promise<never>(() => {});
+    });
+
+  storeOptions(program.command('publish'))
+    .description('pack and upload a release (code, optional config); prints the release id')
+    .requiredOption('--role <role>', 'role the release is for')
+    .requiredOption('--code <dir|file.tar.gz>', 'code directory (with herd.json at its root) or a ready .tar.gz')
+    .option('--config <dir|file.tar.gz>', 'config directory or .tar.gz')
+    .option('--release <id>', 'release id (default: time and code digest)')
+    .action(async (flags: CommonFlags & { role: string; code: string; config?: string; release?: string }) => {
+      const log = cliLogger(flags);
+      const out = createOutput({ json: flags.json ?? false });
+      const result = await publish({
+        store: storeFor(flags, log), role: flags.role, code: flags.code, log, out,
+        ...(flags.config !== undefined ? { config: flags.config } : {}),
+        ...(flags.release !== undefined ? { release: flags.release } : {}),
+      });
+      out.result(result.release, { ...result });
+    });
+
+  storeOptions(program.command('roll'))
+    .description('point the role\'s channel at a published release')
+    .requiredOption('--role <role>', 'role')
+    .requiredOption('--release <id>', 'published release id')
+    .option('--percent <n>', 'share of instances that take it (0-100)', int('--percent'))
+    .option('--waves <n>', 'split the rollout into N waves', int('--waves'))
+    .option('--wave-interval <seconds>', 'seconds between waves', int('--wave-interval'))
+    .action(async (flags: CommonFlags & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number }) => {
+      const log = cliLogger(flags);
+      const out = createOutput({ json: flags.json ?? false });
+      const channel = await roll({
+        store: storeFor(flags, log), role: flags.role, release: flags.release, actor: actor(), log,
+        ...(flags.percent !== undefined ? { percent: flags.percent } : {}),
+        ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
+        ...(flags.waveInterval !== undefined ? { waveIntervalS: flags.waveInterval } : {}),
+      });
+      out.result(
+        `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation})`,
+        { channel },
+      );
+    });
+
+  storeOptions(program.command('pull'))
+    .description('fetch, verify and extract a release into a data directory without running it')
+    .requiredOption('--role <role>', 'role')
+    .option('--release <id>', 'release id (default: the channel\'s release)')
+    .requiredOption('--data-dir <dir>', 'data directory, e.g. /var/lib/herd')
+    .action(async (flags: CommonFlags & { role: string; release?: string; dataDir: string }) => {
+      const log = cliLogger(flags);
+      const out = createOutput({ json: flags.json ?? false });
+      const limits = agentConfigSchema.shape.limits.parse(undefined);
+      const result = await pull({
+        store: storeFor(flags, log), role: flags.role, dataDir: resolve(flags.dataDir), limits, log,
+        ...(flags.release !== undefined ? { release: flags.release } : {}),
+      });
+      out.result(
+        `${result.release} -> ${result.dir} (${result.fetched ? `${formatBytes(result.bytes)} fetched` : 'already on disk'} in ${result.seconds.toFixed(2)} s)`,
+        { ...result },
+      );
+    });
+
+  program.command('demo')
+    .description('the whole loop on this machine: a local S3 store, a published sample app, an agent serving it')
+    .option('--keep', 'keep running until Ctrl-C (default: the same; kept for scripts that pass it)')
+    .option('--json', 'print the demo\'s URLs as JSON')
+    .option('--exit-after <seconds>', 'stop by itself after this long (for scripts and CI)', int('--exit-after'))
+    .action(async (flags: { json?: boolean; exitAfter?: number }) => {
+      await runDemo({ out: createOutput({ json: flags.json ?? false }), ...(flags.exitAfter !== undefined ? { exitAfterS: flags.exitAfter } : {}) });
+    });
+
+  return program;
+}
+
+/** The part of the agent's environment an app inherits; everything else it is given explicitly. */
+function hostEnvForApp(): Record<string, string> {
+  const keep = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'NODE_EXTRA_CA_CERTS'];
+  const env: Record<string, string> = {};
+  for (const key of keep) if (process.env[key]) env[key] = process.env[key] as string;
+  env.PATH ??= '/usr/local/bin:/usr/bin:/bin';
+  return env;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version print and exit 0; anything else commander refused is a usage error.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return 2;
+    }
+    const code = exitCodeOf(err);
+    process.stderr.write(`herd: ${describeError(err)}\n`);
+    return err instanceof UsageError ? 2 : code;
+  }
+}
+

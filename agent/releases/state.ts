@@ -1,0 +1,36 @@
+// state.json: the last-known-good release and the releases that failed here. Pure parsing
+// and updates; DataDir does the disk I/O.
+import { z } from 'zod';
+import { releaseIdSchema } from '../store/schemas.ts';
+
+export const STATE_SCHEMA = 'herd/state@1';
+
+const failureSchema = z.object({
+  reason: z.string(),
+  at: z.string(),
+  /** The channel generation that asked for it: a changed channel allows a new try. */
+  generation: z.number().int().nullable(),
+});
+
+export const localStateSchema = z.object({
+  schema: z.literal(STATE_SCHEMA),
+  lastKnownGood: releaseIdSchema.nullable(),
+  failed: z.record(releaseIdSchema, failureSchema),
+  updatedAt: z.string(),
+});
+export type LocalState = z.infer<typeof localStateSchema>;
+export type Failure = z.infer<typeof failureSchema>;
+
+export function emptyState(now: Date = new Date()): LocalState {
+  return { schema: STATE_SCHEMA, lastKnownGood: null, failed: {}, updatedAt: now.toISOString() };
+}
+
+export function withLastKnownGood(state: LocalState, id: string, now: Date = new Date()): LocalState {
+  const failed = { ...state.failed };
+  delete failed[id];
+  return { ...state, lastKnownGood: id, failed, updatedAt: now.toISOString() };
+}
+
+export function withFailure(state: LocalState, id: string, failure: Omit<Failure, 'at'>, now: Date = new Date()): LocalState {
+  return { ...state, failed: { ...state.failed, [id]: { ...failure, at: now.toISOString() } }, updatedAt: now.toISOString() };
+}

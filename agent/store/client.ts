@@ -1,0 +1,25 @@
+// Builds the S3 client for one source: the SDK's default credential chain (instance
+// profile on EC2), the source's endpoint and path style, and timeouts that fail fast.
+import { S3Client } from '@aws-sdk/client-s3';
+import type { SourceConfig } from '../config.ts';
+
+export interface StaticCredentials { accessKeyId: string; secretAccessKey: string }
+
+/** `credentials` only for local stores (demo, tests); otherwise the default chain. */
+export function createS3Client(source: SourceConfig, credentials?: StaticCredentials): S3Client {
+  const custom = source.endpoint !== undefined;
+  return new S3Client({
+    region: source.region ?? 'us-east-1',
+    ...(custom ? { endpoint: source.endpoint } : {}),
+    // S3-compatible stores (MinIO, s3rver, Ceph) want path-style addressing by default.
+    forcePathStyle: source.forcePathStyle ?? custom,
+    followRegionRedirects: true,
+    // herd verifies every blob's sha256 itself; the SDK's newer default (aws-chunked
+    // uploads with trailing CRC32) is not understood by many S3-compatible stores.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+    ...(credentials ? { credentials } : {}),
+    requestHandler: { connectionTimeout: 3_000, requestTimeout: 30_000 },
+  });
+}

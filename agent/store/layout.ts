@@ -1,0 +1,34 @@
+// Object keys under a source's prefix (SPEC "Object store layout"). Pure.
+import type { SourceConfig } from '../config.ts';
+
+export interface Layout {
+  blob(digest: string): string;
+  manifest(role: string, releaseId: string): string;
+  releasesPrefix(role: string): string;
+  channel(role: string): string;
+  report(role: string, instanceId: string): string;
+  reportsPrefix(role: string): string;
+}
+
+export function layoutFor(prefix: string): Layout {
+  const base = prefix ? `${prefix}/` : '';
+  return {
+    blob: (digest) => `${base}blobs/sha256/${hexOf(digest)}`,
+    manifest: (role, id) => `${base}roles/${role}/releases/${id}.json`,
+    releasesPrefix: (role) => `${base}roles/${role}/releases/`,
+    channel: (role) => `${base}roles/${role}/channel.json`,
+    report: (role, instanceId) => `${base}roles/${role}/instances/${instanceId}.json`,
+    reportsPrefix: (role) => `${base}roles/${role}/instances/`,
+  };
+}
+
+export function hexOf(digest: string): string {
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`not a sha256 digest: ${digest}`);
+  return digest.slice('sha256:'.length);
+}
+
+/** How a source is named in logs and errors: s3://bucket/prefix (endpoint). */
+export function describeSource(source: SourceConfig): string {
+  const where = `s3://${source.bucket}/${source.prefix}`;
+  return source.endpoint ? `${where} (${source.endpoint})` : where;
+}

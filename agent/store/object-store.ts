@@ -1,0 +1,227 @@
+// The object-store protocol for one source: channel, manifests, blobs and reports.
+// Every document read is parsed through its schema; every failure becomes a StoreError
+// (or NotFoundError / ConflictError) naming the object.
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import {
+  GetObjectCommand, HeadObjectCommand, PutObjectCommand, ListObjectsV2Command, type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { SourceConfig } from '../config.ts';
+import { ConflictError, IntegrityError, NotFoundError, StoreError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { parseJson, parseWith } from '../validate.ts';
+import { createS3Client } from './client.ts';
+import { describeSource, layoutFor, type Layout } from './layout.ts';
+import {
+  channelSchema, instanceReportSchema, releaseManifestSchema,
+  type Channel, type InstanceReport, type ReleaseManifest,
+} from './schemas.ts';
+
+export interface ObjectStoreInput {
+  source: SourceConfig;
+  log: Logger;
+  client?: S3Client;
+}
+
+export type ChannelRead =
+  | { kind: 'found'; channel: Channel; etag: string | null }
+  | { kind: 'not-modified' }
+  | { kind: 'missing' };
+
+/** Documents are small; anything larger than this is refused before parsing. */
+const MAX_DOCUMENT_BYTES = 1024 * 1024;
+
+export class ObjectStore {
+  readonly source: SourceConfig;
+  readonly layout: Layout;
+  readonly name: string;
+  private readonly client: S3Client;
+  private readonly log: Logger;
+
+  constructor(input: ObjectStoreInput) {
+    this.source = input.source;
+    this.layout = layoutFor(input.source.prefix);
+    this.name = describeSource(input.source);
+    this.client = input.client ?? createS3Client(input.source);
+    this.log = input.log.child({ module: 'store', source: this.name });
+  }
+
+  /** Reads the role's channel; with `etag`, an unchanged channel costs a 304 and no body. */
+  async getChannel(role: string, etag?: string | null): Promise<ChannelRead> {
+    const key = this.layout.channel(role);
+    try {
+      const out = await this.client.send(new GetObjectCommand({
+        Bucket: this.source.bucket, Key: key, ...(etag ? { IfNoneMatch: etag } : {}),
+      }));
+      const text = await readDocument(out.Body as Readable | undefined, key);
+      const channel = parseWith(channelSchema, parseJson(text, key, integrity), key, integrity);
+      if (channel.role !== role) throw new IntegrityError(`${key}: names role "${channel.role}", expected "${role}"`);
+      return { kind: 'found', channel, etag: out.ETag ?? null };
+    } catch (err) {
+      if (statusOf(err) === 304) return { kind: 'not-modified' };
+      if (isNotFound(err)) return { kind: 'missing' };
+      throw this.wrap(err, 'read', key);
+    }
+  }
+
+  /**
+   * Writes the channel. `ifMatch` (an ETag) or `ifNoneMatch` makes the write conditional
+   * where the store supports it, so two operators never silently overwrite each other.
+   */
+  async putChannel(channel: Channel, cond: { ifMatch?: string | null; ifNoneMatch?: boolean } = {}): Promise<void> {
+    const key = this.layout.channel(channel.role);
+    await this.putJson(key, channel, {
+      ...(cond.ifMatch ? { IfMatch: cond.ifMatch } : {}),
+      ...(cond.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+    });
+  }
+
+  /** The manifest and its exact bytes (a signature covers the bytes). */
+  async getManifest(role: string, releaseId: string): Promise<{ manifest: ReleaseManifest; bytes: Buffer }> {
+    const key = this.layout.manifest(role, releaseId);
+    let bytes: Buffer;
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }));
+      bytes = Buffer.from(await readDocument(out.Body as Readable | undefined, key), 'utf8');
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError(`release ${releaseId} of role ${role} is not published (${this.name}/${key} not found)`, { cause: err });
+      throw this.wrap(err, 'read', key);
+    }
+    const manifest = parseWith(releaseManifestSchema, parseJson(bytes.toString('utf8'), key, integrity), key, integrity);
+    if (manifest.role !== role || manifest.id !== releaseId) {
+      throw new IntegrityError(`${key}: names ${manifest.role}/${manifest.id}, expected ${role}/${releaseId}`);
+    }
+    return { manifest, bytes };
+  }
+
+  /** Writes a manifest only where none exists (publishing never overwrites). */
+  async putManifest(manifest: ReleaseManifest, bytes: Buffer): Promise<void> {
+    const key = this.layout.manifest(manifest.role, manifest.id);
+    await this.putBytes(key, bytes, 'application/json', { IfNoneMatch: '*' });
+  }
+
+  /** Size of a stored blob, or null when absent. */
+  async headBlob(digest: string): Promise<number | null> {
+    const key = this.layout.blob(digest);
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.source.bucket, Key: key }));
+      return out.ContentLength ?? 0;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.wrap(err, 'check', key);
+    }
+  }
+
+  /** Uploads a blob from a file, multipart when large, reporting bytes sent. */
+  async putBlobFromFile(input: { digest: string; file: string; size: number; onProgress?: (sent: number) => void }): Promise<void> {
+    const key = this.layout.blob(input.digest);
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.source.bucket, Key: key, Body: createReadStream(input.file, { highWaterMark: 1024 * 1024 }),
+        ContentType: 'application/gzip', ContentLength: input.size,
+      },
+      partSize: 16 * 1024 * 1024,
+      queueSize: 4,
+      leavePartsOnError: false,
+    });
+    if (input.onProgress) upload.on('httpUploadProgress', (p) => input.onProgress?.(p.loaded ?? 0));
+    try {
+      await upload.done();
+    } catch (err) {
+      throw this.wrap(err, 'upload', key);
+    }
+  }
+
+  /** A stream of a blob's bytes; the caller verifies them. */
+  async getBlobStream(digest: string): Promise<{ body: Readable; size: number | null }> {
+    const key = this.layout.blob(digest);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }));
+      if (!out.Body) throw new StoreError(`${this.name}/${key}: empty response body`);
+      return { body: out.Body as Readable, size: out.ContentLength ?? null };
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError(`blob ${digest} is missing from ${this.name}`, { cause: err });
+      throw this.wrap(err, 'read', key);
+    }
+  }
+
+  async putReport(report: InstanceReport): Promise<void> {
+    await this.putJson(this.layout.report(report.role, report.instanceId), report, {});
+  }
+
+  /** Every instance report of a role; unparseable ones are returned as errors, not dropped. */
+  async listReports(role: string): Promise<Array<InstanceReport | { key: string; error: string }>> {
+    const prefix = this.layout.reportsPrefix(role);
+    const keys: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.source.bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const o of out.Contents ?? []) if (o.Key?.endsWith('.json')) keys.push(o.Key);
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw this.wrap(err, 'list', prefix);
+    }
+    return Promise.all(keys.map(async (key) => {
+      try {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }));
+        const text = await readDocument(out.Body as Readable | undefined, key);
+        return parseWith(instanceReportSchema, parseJson(text, key, integrity), key, integrity);
+      } catch (err) {
+        return { key, error: (err as Error).message };
+      }
+    }));
+  }
+
+  private async putJson(key: string, doc: unknown, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<void> {
+    await this.putBytes(key, Buffer.from(`${JSON.stringify(doc, null, 2)}\n`), 'application/json', cond);
+  }
+
+  private async putBytes(key: string, body: Buffer, contentType: string, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<void> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.source.bucket, Key: key, Body: body, ContentType: contentType, ...cond }));
+      this.log.debug({ key, bytes: body.length }, 'wrote object');
+    } catch (err) {
+      if (statusOf(err) === 412 || statusOf(err) === 409) {
+        throw new ConflictError(`${this.name}/${key} changed or exists already (conditional write refused)`, { cause: err });
+      }
+      throw this.wrap(err, 'write', key);
+    }
+  }
+
+  private wrap(err: unknown, verb: string, key: string): Error {
+    if (err instanceof StoreError || err instanceof IntegrityError) return err;
+    const code = (err as { name?: string }).name ?? 'Error';
+    return new StoreError(`cannot ${verb} ${this.name}/${key}: ${code}${statusOf(err) ? ` (HTTP ${statusOf(err)})` : ''}`, { cause: err });
+  }
+}
+
+const integrity = (message: string) => new IntegrityError(message);
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+function isNotFound(err: unknown): boolean {
+  const name = (err as { name?: string })?.name;
+  return statusOf(err) === 404 || name === 'NoSuchKey' || name === 'NotFound';
+}
+
+/** Reads a small document body, refusing one larger than MAX_DOCUMENT_BYTES. */
+async function readDocument(body: Readable | undefined, key: string): Promise<string> {
+  if (!body) throw new StoreError(`${key}: empty response body`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += (chunk as Buffer).length;
+    if (total > MAX_DOCUMENT_BYTES) {
+      body.destroy();
+      throw new IntegrityError(`${key}: larger than ${MAX_DOCUMENT_BYTES} bytes, refused`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,225 @@
+// Runs one installed release: builds the app's environment, starts it, gates on its
+// health check, keeps probing it, and restarts it with backoff when it exits on its own.
+// Knows nothing of stores or channels; the agent tells it what to run.
+import type { AgentMetrics } from '../health/metrics.ts';
+import type { Identity } from '../identity/types.ts';
+import type { Logger } from '../log.ts';
+import type { InstalledRelease } from '../releases/data-dir.ts';
+import { describeError } from '../errors.ts';
+import { startApp, describeExit, type AppHandle } from './app-process.ts';
+import { backoffDelay, probeHealth, waitHealthy } from './health-check.ts';
+
+export interface ReleaseRunnerInput {
+  identity: Identity;
+  /** Overrides the release's run.port (several instances on one host). */
+  appPort?: number;
+  /** Who the app runs as when the agent is root. */
+  user?: { uid: number; gid: number };
+  /** The part of the host environment the app inherits (PATH, LANG, TZ...). */
+  baseEnv: Record<string, string>;
+  metrics: AgentMetrics;
+  log: Logger;
+  /** Called whenever health or state changes, to refresh /status and the report. */
+  onChange: () => void;
+  /** How often a running app's health is probed. */
+  probeIntervalMs?: number;
+}
+
+export type RunnerState = 'idle' | 'starting' | 'running' | 'crash-loop' | 'stopping' | 'stopped';
+
+/** Pure: the environment the app sees. */
+export function appEnvironment(input: { release: InstalledRelease; identity: Identity; port: number; baseEnv: Record<string, string> }): Record<string, string> {
+  const { release, identity } = input;
+  return {
+    ...input.baseEnv,
+    ...(release.manifest.run.env ?? {}),
+    PORT: String(input.port),
+    HERD_ROLE: identity.role,
+    HERD_RELEASE: release.id,
+    HERD_INSTANCE_ID: identity.instanceId,
+    HERD_AZ: identity.az,
+    HERD_REGION: identity.region,
+    HERD_CONFIG_DIR: release.configDir,
+  };
+}
+
+const CRASH_LOOP_RESTARTS = 3;
+const STABLE_AFTER_MS = 60_000;
+
+export class ReleaseRunner {
+  state: RunnerState = 'idle';
+  healthy = false;
+  release: InstalledRelease | null = null;
+  pid: number | null = null;
+  lastError: string | null = null;
+  restarts = 0;
+  private handle: AppHandle | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private attempt = 0;
+  private startedAt = 0;
+  private readonly input: ReleaseRunnerInput;
+  private readonly log: Logger;
+
+  constructor(input: ReleaseRunnerInput) {
+    this.input = input;
+    this.log = input.log.child({ module: 'runner' });
+  }
+
+  port(release: InstalledRelease): number {
+    return this.input.appPort ?? release.manifest.run.port;
+  }
+
+  /** Starts `release` and waits for its health gate. Resolves with the outcome; never throws. */
+  async start(release: InstalledRelease): Promise<{ healthy: boolean; reason: string }> {
+    this.release = release;
+    this.stopping = false;
+    this.attempt = 0;
+    this.restarts = 0;
+    this.set('starting');
+    const gate = await this.launch(release);
+    if (!gate.healthy) {
+      this.lastError = `release ${release.id} failed its health gate: ${gate.reason}`;
+      await this.stop();
+      return gate;
+    }
+    this.setHealthy(true);
+    this.set('running');
+    this.startProbing(release);
+    return gate;
+  }
+
+  /** Stops the app (stop signal, then SIGKILL after its timeout) and all timers. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.clearTimers();
+    this.setHealthy(false);
+    const handle = this.handle;
+    if (handle) {
+      this.set('stopping');
+      const exit = await handle.stop().catch(() => null);
+      this.log.info({ release: this.release?.id, exit }, 'app stopped');
+    }
+    this.handle = null;
+    this.pid = null;
+    this.input.metrics.appUp.set(0);
+    this.set('stopped');
+  }
+
+  /** Sends a signal (a reload) to the running app. */
+  signal(sig: Parameters<AppHandle['signal']>[0]): void {
+    this.handle?.signal(sig);
+  }
+
+  private async launch(release: InstalledRelease): Promise<{ healthy: boolean; reason: string }> {
+    const run = release.manifest.run;
+    const port = this.port(release);
+    const handle = startApp({
+      command: [...run.command],
+      cwd: release.codeDir,
+      env: appEnvironment({ release, identity: this.input.identity, port, baseEnv: this.input.baseEnv }),
+      ...(this.input.user ?? {}),
+      stopSignal: run.stopSignal ?? 'SIGTERM',
+      stopTimeoutS: run.stopTimeoutS ?? 10,
+      log: this.input.log.child({ release: release.id }),
+    });
+    this.handle = handle;
+    this.pid = handle.pid || null;
+    this.startedAt = Date.now();
+    this.input.metrics.appUp.set(handle.pid ? 1 : 0);
+    const exited = handle.exited.then(
+      (exit) => { this.onExit(handle, describeExit(exit), exit.deliberate); return exit; },
+      (err: unknown) => { this.onExit(handle, describeError(err), false); throw err; },
+    );
+    exited.catch(() => {});
+    this.log.info({ release: release.id, pid: handle.pid, port }, 'app started');
+    return waitHealthy({ url: this.healthUrl(release), timeoutS: run.health.timeoutS, exited });
+  }
+
+  private healthUrl(release: InstalledRelease): string {
+    return `http://127.0.0.1:${this.port(release)}${release.manifest.run.health.path}`;
+  }
+
+  private startProbing(release: InstalledRelease): void {
+    const interval = this.input.probeIntervalMs ?? 2_000;
+    const tick = async () => {
+      const result = await probeHealth({ url: this.healthUrl(release), timeoutMs: Math.min(interval, 5_000) });
+      if (this.stopping || this.release !== release || this.state === 'starting') return;
+      if (result.ok !== this.healthy) {
+        this.log.warn({ release: release.id, status: result.status, error: result.error }, result.ok ? 'app healthy again' : 'app health check failing');
+        this.setHealthy(result.ok);
+      }
+      if (this.attempt > 0 && result.ok && Date.now() - this.startedAt > STABLE_AFTER_MS) this.attempt = 0;
+      this.probeTimer = setTimeout(tick, interval);
+    };
+    this.probeTimer = setTimeout(tick, interval);
+  }
+
+  /** An exit we did not ask for: restart with backoff, and call it a crash loop when it keeps happening. */
+  private onExit(handle: AppHandle, how: string, deliberate: boolean): void {
+    if (deliberate || this.stopping || handle !== this.handle || this.state === 'starting') return;
+    const release = this.release;
+    if (!release) return;
+    this.clearTimers();
+    this.handle = null;
+    this.pid = null;
+    this.input.metrics.appUp.set(0);
+    this.setHealthy(false);
+    this.attempt += 1;
+    this.restarts += 1;
+    this.input.metrics.appRestarts.inc();
+    this.lastError = `app of release ${release.id} exited on its own (${how})`;
+    if (this.attempt >= CRASH_LOOP_RESTARTS) this.set('crash-loop');
+    const delay = backoffDelay(this.attempt, { baseMs: 1_000, maxMs: 60_000, jitter: Math.random });
+    this.log.error({ release: release.id, exit: how, attempt: this.attempt, restartInMs: delay }, 'app exited; restarting');
+    this.restartTimer = setTimeout(() => void this.restart(release), delay);
+    this.input.onChange();
+  }
+
+  private async restart(release: InstalledRelease): Promise<void> {
+    if (this.stopping || this.release !== release) return;
+    const gate = await this.launch(release);
+    if (this.stopping || this.release !== release) return;
+    if (gate.healthy) {
+      this.setHealthy(true);
+      this.set('running');
+      this.startProbing(release);
+    } else {
+      this.lastError = `restart of release ${release.id} not healthy: ${gate.reason}`;
+      this.onExitAfterFailedRestart(release);
+    }
+  }
+
+  private onExitAfterFailedRestart(release: InstalledRelease): void {
+    const handle = this.handle;
+    if (handle) void handle.stop().catch(() => null);
+    this.handle = null;
+    this.attempt += 1;
+    this.restarts += 1;
+    if (this.attempt >= CRASH_LOOP_RESTARTS) this.set('crash-loop');
+    const delay = backoffDelay(this.attempt, { baseMs: 1_000, maxMs: 60_000, jitter: Math.random });
+    this.restartTimer = setTimeout(() => void this.restart(release), delay);
+    this.input.onChange();
+  }
+
+  private setHealthy(healthy: boolean): void {
+    if (this.healthy === healthy) return;
+    this.healthy = healthy;
+    this.input.metrics.appHealthy.set(healthy ? 1 : 0);
+    this.input.onChange();
+  }
+
+  private set(state: RunnerState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.input.onChange();
+  }
+
+  private clearTimers(): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.probeTimer = null;
+    this.restartTimer = null;
+  }
+}

@@ -1,0 +1,116 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { applyEnvOverrides, buildConfig, loadConfig, sourceFromFlags } from '../../agent/config.ts';
+import { ConfigError } from '../../agent/errors.ts';
+
+const minimal = { sources: [{ bucket: 'fleet-bucket' }] };
+
+describe('buildConfig', () => {
+  it('fills the documented defaults from only sources', () => {
+    const config = buildConfig(minimal, 'agent.json');
+    expect(config).toMatchObject({
+      dataDir: '/var/lib/herd', healthPort: 9787, pollIntervalS: 10, drainS: 15, keepReleases: 3, appUser: 'app',
+      trustedKeys: [], limits: { maxBundleBytes: 1024 ** 3, maxUnpackedBytes: 4 * 1024 ** 3, maxEntries: 100_000 },
+      identity: { provider: 'imds', roleTag: 'herd:role' },
+    });
+    expect(config.sources[0]).toEqual({ bucket: 'fleet-bucket', prefix: 'herd' });
+  });
+
+  it('is frozen all the way down', () => {
+    const config = buildConfig(minimal, 'agent.json');
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.sources[0])).toBe(true);
+    expect(Object.isFrozen(config.limits)).toBe(true);
+  });
+
+  it.each([
+    [{}, 'sources'],
+    [{ sources: [] }, 'sources: needs at least one source'],
+    [{ sources: [{ bucket: 'b1x', endpoint: 'not a url' }] }, 'sources.0.endpoint'],
+    [{ ...minimal, healthPort: 70000 }, 'healthPort'],
+    [{ ...minimal, dataDir: 'relative/dir' }, 'dataDir: must be an absolute path'],
+    [{ ...minimal, keepReleases: 0 }, 'keepReleases'],
+    [{ ...minimal, pollIntervalS: 'ten' }, 'pollIntervalS'],
+    [{ ...minimal, limits: { maxEntries: -1 } }, 'limits.maxEntries'],
+    [{ ...minimal, identity: { provider: 'gcp' } }, 'identity.provider'],
+    [{ ...minimal, identity: { provider: 'static', role: 'web' } }, 'identity.instanceId'],
+    [{ ...minimal, identity: { provider: 'static', instanceId: 'i-1', role: '../etc' } }, 'identity.role'],
+    [{ ...minimal, bogus: true }, 'bogus'],
+  ])('refuses %j naming %s', (raw, named) => {
+    expect(() => buildConfig(raw, 'agent.json')).toThrowError(ConfigError);
+    expect(() => buildConfig(raw, 'agent.json')).toThrowError(named);
+  });
+
+  it('strips slashes around a prefix', () => {
+    expect(buildConfig({ sources: [{ bucket: 'bkt', prefix: '/fleet/prod/' }] }, 'x').sources[0]?.prefix).toBe('fleet/prod');
+  });
+});
+
+describe('applyEnvOverrides', () => {
+  it.each([
+    [{ HERD_HEALTH_PORT: '9000' }, { healthPort: 9000 }],
+    [{ HERD_DATA_DIR: '/srv/herd' }, { dataDir: '/srv/herd' }],
+    [{ HERD_APP_USER: 'none' }, { appUser: null }],
+    [{ HERD_SOURCES: '[{"bucket":"other"}]' }, { sources: [{ bucket: 'other' }] }],
+    [{ AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:1338' }, { identity: { provider: 'imds', endpoint: 'http://127.0.0.1:1338' } }],
+    [{ HERD_HEALTH_PORT: '' }, {}],
+  ])('%j overrides to %j', (env, expected) => {
+    expect(applyEnvOverrides({}, env)).toEqual(expected);
+  });
+
+  it('does not give a static identity an imds endpoint', () => {
+    const out = applyEnvOverrides({ identity: { provider: 'static', instanceId: 'i', role: 'web' } }, { AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://x' });
+    expect(out.identity).toEqual({ provider: 'static', instanceId: 'i', role: 'web' });
+  });
+
+  it.each([
+    [{ HERD_HEALTH_PORT: 'abc' }, 'HERD_HEALTH_PORT: "abc" is not a number'],
+    [{ HERD_SOURCES: '[{' }, 'HERD_SOURCES: not valid JSON'],
+  ])('refuses %j', (env, message) => {
+    expect(() => applyEnvOverrides({}, env)).toThrowError(message);
+  });
+});
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herd-config-'));
+
+  it('reads the file and lets HERD_* win', () => {
+    const file = join(dir, 'agent.json');
+    writeFileSync(file, JSON.stringify({ ...minimal, healthPort: 1000 }));
+    expect(loadConfig({ file, env: { HERD_HEALTH_PORT: '2000' } }).healthPort).toBe(2000);
+  });
+
+  it('names the file when it is not JSON', () => {
+    const file = join(dir, 'broken.json');
+    writeFileSync(file, '{ "sources": ');
+    expect(() => loadConfig({ file, env: {} })).toThrowError(/broken\.json: not valid JSON/);
+  });
+
+  it('refuses a missing explicit file with exit code 2', () => {
+    try {
+      loadConfig({ file: join(dir, 'absent.json'), env: {} });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).exitCode).toBe(2);
+      expect((err as Error).message).toContain('absent.json: no such file');
+    }
+  });
+
+  it('runs from the environment alone when the default file is absent', () => {
+    const config = loadConfig({ env: { HERD_CONFIG: undefined, HERD_SOURCES: '[{"bucket":"envbucket"}]' } });
+    expect(config.sources[0]?.bucket).toBe('envbucket');
+  });
+});
+
+describe('sourceFromFlags', () => {
+  it('takes flags over the standard AWS variables', () => {
+    expect(sourceFromFlags({ bucket: 'flagbucket', endpoint: 'http://127.0.0.1:9' }, { AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL_S3: 'http://x:1' }))
+      .toEqual({ bucket: 'flagbucket', prefix: 'herd', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9' });
+  });
+  it('needs a bucket', () => {
+    expect(() => sourceFromFlags({}, {})).toThrowError('--bucket is required');
+  });
+});
