@@ -133,7 +133,6 @@ export class ReleaseRunner {
       (err: unknown) => { this.onExit(handle, describeError(err), false); throw err; },
     );
     exited.catch(() => {});
-    this.log.info({ release: release.id, pid: handle.pid, port }, 'app started');
     return waitHealthy({ url: this.healthUrl(release), timeoutS: run.health.timeoutS, exited });
   }
 

@@ -3,7 +3,7 @@ import { decideRelease, slotOf, waveOf } from '../../agent/rollout/decide.ts';
 import type { Channel } from '../../agent/store/schemas.ts';
 
 const T0 = '2026-11-22T12:00:00.000Z';
-function channel(over: Partial<Channel> & { rollout?: Partial<Channel['rollout']> } = {}): Channel {
+function channel(over: Partial<Omit<Channel, 'rollout'>> & { rollout?: Partial<Channel['rollout']> } = {}): Channel {
   return {
     schema: 'herd/channel@1', role: 'web', release: 'v2', previous: 'v1', paused: false, generation: 7,
     updatedAt: T0, updatedBy: 'ops@host', ...over,
