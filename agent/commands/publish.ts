@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigError, ConflictError, NotFoundError, UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { hashFile, packDirectory, readArchiveFile } from '../bundle/pack.ts';
+import { checkArchive, hashFile, packDirectory, readArchiveFile } from '../bundle/pack.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import {
   RELEASE_SCHEMA, releaseIdSchema, roleSchema, runSpecSchema,
@@ -42,8 +42,8 @@ export async function publish(input: PublishInput): Promise<PublishResult> {
   if (input.release !== undefined) parseWith(releaseIdSchema, input.release, '--release', (m) => new UsageError(m));
   const work = await mkdtemp(join(tmpdir(), 'herd-publish-'));
   try {
-    const code = await bundleFrom(input.code, join(work, 'code.tar.gz'), input.log, true);
-    const config = input.config ? await bundleFrom(input.config, join(work, 'config.tar.gz'), input.log, false) : null;
+    const code = await bundleFrom(input.code, join(work, 'code.tar.gz'), input.log, true, input.out);
+    const config = input.config ? await bundleFrom(input.config, join(work, 'config.tar.gz'), input.log, false, input.out) : null;
     const run = code.run as RunSpec;
     const now = input.now ?? new Date();
     const id = input.release ?? generateReleaseId(now, code.ref.digest);
@@ -88,15 +88,20 @@ export function sameContents(a: ReleaseManifest, b: ReleaseManifest): boolean {
 interface Bundle { ref: BlobRef; file: string; run: RunSpec | null }
 
 /** A directory is packed; a .tar.gz is taken as it is. Code must carry a valid herd.json. */
-async function bundleFrom(path: string, packTo: string, log: Logger, isCode: boolean): Promise<Bundle> {
+async function bundleFrom(path: string, packTo: string, log: Logger, isCode: boolean, out: Output): Promise<Bundle> {
   const what = isCode ? '--code' : '--config';
   const info = await stat(path).catch((err) => { throw new ConfigError(`${what} ${path}: no such file or directory`, { cause: err }); });
   if (info.isDirectory()) {
     const run = isCode ? await readRunSpec(await readFile(join(path, HERD_JSON)).catch(() => null), join(path, HERD_JSON)) : null;
+    out.info(`packing ${isCode ? 'code' : 'config'} from ${path}`);
     const ref = await packDirectory({ dir: path, file: packTo, log });
+    out.info(`  ${formatBytes(ref.size)} ${ref.digest}`);
     return { ref, file: packTo, run };
   }
   if (!/\.(tar\.gz|tgz)$/.test(path)) throw new ConfigError(`${what} ${path}: give a directory or a .tar.gz file`);
+  // Refuse here what every agent would refuse (entries escaping, special files) instead of on each instance.
+  out.info(`checking ${path}`);
+  await checkArchive({ file: path });
   const run = isCode ? await readRunSpec(await readArchiveFile({ file: path, name: HERD_JSON, maxBytes: 1024 * 1024 }), `${path}:${HERD_JSON}`) : null;
   return { ref: await hashFile(path), file: path, run };
 }

@@ -73,6 +73,20 @@ describe('herd CLI against a real S3 server', () => {
     expect(JSON.parse(stdout).code.size).toBe((await readFile(archive)).length);
   });
 
+  it('refuses at publish time a ready archive that agents would refuse', async () => {
+    const archive = join(ws.dir, 'escaping.tar.gz');
+    execFileSync('python3', ['-c', [
+      'import tarfile, io, sys',
+      'with tarfile.open(sys.argv[1], "w:gz") as t:',
+      '    data = b\'{"command":["true"],"port":1,"health":{"path":"/"}}\'',
+      '    info = tarfile.TarInfo("herd.json"); info.size = len(data); t.addfile(info, io.BytesIO(data))',
+      '    evil = tarfile.TarInfo("../../etc/evil"); evil.size = 1; t.addfile(evil, io.BytesIO(b"x"))',
+    ].join('\n'), archive]);
+    const { code, stderr } = await herd('publish', '--role', 'api', '--code', archive);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('../../etc/evil');
+  });
+
   it('refuses to roll an unpublished release and leaves the channel alone', async () => {
     const { code, stderr } = await herd('roll', '--role', 'api', '--release', 'never-published');
     expect(code).toBe(1);
