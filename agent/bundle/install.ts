@@ -3,11 +3,12 @@
 // pipelined with backpressure, so a bundle is verified, cached and unpacked while it
 // downloads instead of being downloaded first and read again.
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { describeError } from '../errors.ts';
+import { fsyncDir } from '../releases/atomic.ts';
 import type { Logger } from '../log.ts';
 import type { BlobRef } from '../store/schemas.ts';
 import type { ArchiveLimits } from './entry-policy.ts';
@@ -76,7 +77,7 @@ export async function installBundle(input: InstallInput): Promise<ExtractResult>
       out = createWriteStream(partFile, { mode: 0o644, flush: true, highWaterMark: 1 << 18 });
       await pipeline(input.body, verifier, new FileTee(out), createGunzipStage(), sink);
       await rename(partFile, blobFile!);
-      await syncDirectory(dirname(blobFile!));
+      await fsyncDir(dirname(blobFile!));
     } else {
       await pipeline(input.body, verifier, createGunzipStage(), sink);
     }
@@ -93,15 +94,5 @@ export async function installBundle(input: InstallInput): Promise<ExtractResult>
     const error = archiveError(err);
     log.warn({ digest: expected.digest, err: describeError(error) }, 'bundle install failed');
     throw error;
-  }
-}
-
-/** fsync a directory so a rename in it survives a crash. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
