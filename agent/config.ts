@@ -127,9 +127,14 @@ export interface LoadConfigInput {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
+/** The config file in force: --config, else HERD_CONFIG, else the default. */
+export function configFilePath(file?: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return file ?? env.HERD_CONFIG ?? DEFAULT_CONFIG_FILE;
+}
+
 export function loadConfig(input: LoadConfigInput = {}): AgentConfig {
   const env = input.env ?? process.env;
-  const file = input.file ?? env.HERD_CONFIG ?? DEFAULT_CONFIG_FILE;
+  const file = configFilePath(input.file, env);
   let fromFile: Record<string, unknown> = {};
   try {
     const text = readFileSync(file, 'utf8');

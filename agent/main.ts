@@ -3,12 +3,15 @@
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { Agent } from './agent.ts';
-import { agentConfigSchema, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
+import { agentConfigSchema, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
 import { describeError, exitCodeOf, UsageError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createOutput, formatBytes, actor } from './commands/output.ts';
 import { publish } from './commands/publish.ts';
 import { roll } from './commands/roll.ts';
+import { rollback } from './commands/rollback.ts';
+import { describePause, setPaused } from './commands/pause.ts';
+import { status, renderStatus, DEFAULT_STALE_AFTER_S } from './commands/status.ts';
 import { pull } from './commands/pull.ts';
 import { runDemo } from './commands/demo.ts';
 import { ObjectStore } from './store/object-store.ts';
@@ -52,9 +55,13 @@ export function buildProgram(): Command {
     .description('run the agent: learn the role, fetch and run its release, serve /healthz')
     .option('--config <file>', 'agent config file (default /etc/herd/agent.json; HERD_* variables override)')
     .action(async (flags: { config?: string }) => {
-      const config = loadConfig(flags.config !== undefined ? { file: flags.config } : {});
+      const load = () => loadConfig(flags.config !== undefined ? { file: flags.config } : {});
+      const config = load();
       const log = createLogger({ level: config.logLevel, fd: 1 });
-      const agent = new Agent({ config, log, version: VERSION, baseEnv: hostEnvForApp() });
+      const agent = new Agent({
+        config, log, version: VERSION, baseEnv: hostEnvForApp(), reloadConfig: load,
+        configFile: configFilePath(flags.config),
+      });
       const stop = (signal: string) => {
         void agent.stop(signal).then(() => process.exit(0), (err) => {
           log.error({ err: describeError(err) }, 'error while stopping');
@@ -104,6 +111,54 @@ export function buildProgram(): Command {
         `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation})`,
         { channel },
       );
+    });
+
+  storeOptions(program.command('rollback'))
+    .description('point the role\'s channel back at its previous release, on every instance at once')
+    .requiredOption('--role <role>', 'role')
+    .action(async (flags: CommonFlags & { role: string }) => {
+      const log = cliLogger(flags);
+      const out = createOutput({ json: flags.json ?? false });
+      const result = await rollback({ store: storeFor(flags, log), role: flags.role, actor: actor(), log });
+      const { channel } = result;
+      out.result(
+        `${channel.role}: rolled back ${result.from} -> ${channel.release} (100% now, generation ${channel.generation}${result.wasPaused ? ', was paused: resumed' : ''})`,
+        { ...result },
+      );
+    });
+
+  storeOptions(program.command('pause'))
+    .description('stop the role\'s rollout: agents keep what they run until resumed')
+    .requiredOption('--role <role>', 'role')
+    .action(async (flags: CommonFlags & { role: string }) => {
+      const log = cliLogger(flags);
+      const out = createOutput({ json: flags.json ?? false });
+      const result = await setPaused({ store: storeFor(flags, log), role: flags.role, paused: true, actor: actor(), log });
+      out.result(describePause(result), { ...result });
+    });
+
+  storeOptions(program.command('resume'))
+    .description('continue the role\'s paused rollout')
+    .requiredOption('--role <role>', 'role')
+    .action(async (flags: CommonFlags & { role: string }) => {
+      const log = cliLogger(flags);
+      const out = createOutput({ json: flags.json ?? false });
+      const result = await setPaused({ store: storeFor(flags, log), role: flags.role, paused: false, actor: actor(), log });
+      out.result(describePause(result), { ...result });
+    });
+
+  storeOptions(program.command('status'))
+    .description('the role\'s channel and every instance\'s last report')
+    .requiredOption('--role <role>', 'role')
+    .option('--stale-after <seconds>', `flag reports older than this as STALE (default ${DEFAULT_STALE_AFTER_S})`, int('--stale-after'))
+    .action(async (flags: CommonFlags & { role: string; staleAfter?: number }) => {
+      const log = cliLogger(flags);
+      const out = createOutput({ json: flags.json ?? false });
+      const fleet = await status({
+        store: storeFor(flags, log), role: flags.role, log,
+        ...(flags.staleAfter !== undefined ? { staleAfterS: flags.staleAfter } : {}),
+      });
+      out.result(renderStatus(fleet), { ...fleet });
     });
 
   storeOptions(program.command('pull'))

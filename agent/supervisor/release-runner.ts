@@ -5,6 +5,7 @@ import type { AgentMetrics } from '../health/metrics.ts';
 import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import type { InstalledRelease } from '../releases/data-dir.ts';
+import type { SignalName } from '../store/schemas.ts';
 import { describeError } from '../errors.ts';
 import { startApp, describeExit, type AppHandle } from './app-process.ts';
 import { backoffDelay, probeHealth, waitHealthy } from './health-check.ts';
@@ -17,6 +18,11 @@ export interface ReleaseRunnerInput {
   user?: { uid: number; gid: number };
   /** The part of the host environment the app inherits (PATH, LANG, TZ...). */
   baseEnv: Record<string, string>;
+  /**
+   * HERD_CONFIG_DIR as the app sees it: a path through the `current` link, so a
+   * config-only change swaps `current` and signals the app, which then reads the new files.
+   */
+  configDir: string;
   metrics: AgentMetrics;
   log: Logger;
   /** Called whenever health or state changes, to refresh /status and the report. */
@@ -28,7 +34,7 @@ export interface ReleaseRunnerInput {
 export type RunnerState = 'idle' | 'starting' | 'running' | 'crash-loop' | 'stopping' | 'stopped';
 
 /** Pure: the environment the app sees. */
-export function appEnvironment(input: { release: InstalledRelease; identity: Identity; port: number; baseEnv: Record<string, string> }): Record<string, string> {
+export function appEnvironment(input: { release: InstalledRelease; identity: Identity; port: number; baseEnv: Record<string, string>; configDir: string }): Record<string, string> {
   const { release, identity } = input;
   return {
     ...input.baseEnv,
@@ -39,7 +45,7 @@ export function appEnvironment(input: { release: InstalledRelease; identity: Ide
     HERD_INSTANCE_ID: identity.instanceId,
     HERD_AZ: identity.az,
     HERD_REGION: identity.region,
-    HERD_CONFIG_DIR: release.configDir,
+    HERD_CONFIG_DIR: input.configDir,
   };
 }
 
@@ -86,7 +92,7 @@ export class ReleaseRunner {
     }
     this.setHealthy(true);
     this.set('running');
-    this.startProbing(release);
+    this.startProbing(this.handle as AppHandle);
     return gate;
   }
 
@@ -107,9 +113,24 @@ export class ReleaseRunner {
     this.set('stopped');
   }
 
-  /** Sends a signal (a reload) to the running app. */
-  signal(sig: Parameters<AppHandle['signal']>[0]): void {
-    this.handle?.signal(sig);
+  /**
+   * A config-only change: the app keeps running and gets `signal`; from now on it counts as
+   * running `release` (same code). The caller has put the new config in place first.
+   */
+  reload(release: InstalledRelease, signal: SignalName): boolean {
+    if (!this.handle || this.state !== 'running') return false;
+    this.release = release;
+    this.handle.signal(signal);
+    this.log.info({ release: release.id, signal, pid: this.pid }, 'app signalled to reload its config');
+    this.input.onChange();
+    return true;
+  }
+
+  /** One health probe of what runs now. */
+  async probe(): Promise<boolean> {
+    const release = this.release;
+    if (!release || !this.handle) return false;
+    return (await probeHealth({ url: this.healthUrl(release), timeoutMs: 2_000 })).ok;
   }
 
   private async launch(release: InstalledRelease): Promise<{ healthy: boolean; reason: string }> {
@@ -118,7 +139,7 @@ export class ReleaseRunner {
     const handle = startApp({
       command: [...run.command],
       cwd: release.codeDir,
-      env: appEnvironment({ release, identity: this.input.identity, port, baseEnv: this.input.baseEnv }),
+      env: appEnvironment({ release, identity: this.input.identity, port, baseEnv: this.input.baseEnv, configDir: this.input.configDir }),
       ...(this.input.user ?? {}),
       stopSignal: run.stopSignal ?? 'SIGTERM',
       stopTimeoutS: run.stopTimeoutS ?? 10,
@@ -140,11 +161,13 @@ export class ReleaseRunner {
     return `http://127.0.0.1:${this.port(release)}${release.manifest.run.health.path}`;
   }
 
-  private startProbing(release: InstalledRelease): void {
+  private startProbing(handle: AppHandle): void {
     const interval = this.input.probeIntervalMs ?? 2_000;
     const tick = async () => {
+      const release = this.release;
+      if (!release) return;
       const result = await probeHealth({ url: this.healthUrl(release), timeoutMs: Math.min(interval, 5_000) });
-      if (this.stopping || this.release !== release || this.state === 'starting') return;
+      if (this.stopping || this.handle !== handle || this.state === 'starting') return;
       if (result.ok !== this.healthy) {
         this.log.warn({ release: release.id, status: result.status, error: result.error }, result.ok ? 'app healthy again' : 'app health check failing');
         this.setHealthy(result.ok);
@@ -172,25 +195,26 @@ export class ReleaseRunner {
     if (this.attempt >= CRASH_LOOP_RESTARTS) this.set('crash-loop');
     const delay = backoffDelay(this.attempt, { baseMs: 1_000, maxMs: 60_000, jitter: Math.random });
     this.log.error({ release: release.id, exit: how, attempt: this.attempt, restartInMs: delay }, 'app exited; restarting');
-    this.restartTimer = setTimeout(() => void this.restart(release), delay);
+    this.restartTimer = setTimeout(() => void this.restart(), delay);
     this.input.onChange();
   }
 
-  private async restart(release: InstalledRelease): Promise<void> {
-    if (this.stopping || this.release !== release) return;
+  private async restart(): Promise<void> {
+    const release = this.release;
+    if (this.stopping || !release) return;
     const gate = await this.launch(release);
     if (this.stopping || this.release !== release) return;
     if (gate.healthy) {
       this.setHealthy(true);
       this.set('running');
-      this.startProbing(release);
+      this.startProbing(this.handle as AppHandle);
     } else {
       this.lastError = `restart of release ${release.id} not healthy: ${gate.reason}`;
-      this.onExitAfterFailedRestart(release);
+      this.onExitAfterFailedRestart();
     }
   }
 
-  private onExitAfterFailedRestart(release: InstalledRelease): void {
+  private onExitAfterFailedRestart(): void {
     const handle = this.handle;
     if (handle) void handle.stop().catch(() => null);
     this.handle = null;
@@ -198,7 +222,7 @@ export class ReleaseRunner {
     this.restarts += 1;
     if (this.attempt >= CRASH_LOOP_RESTARTS) this.set('crash-loop');
     const delay = backoffDelay(this.attempt, { baseMs: 1_000, maxMs: 60_000, jitter: Math.random });
-    this.restartTimer = setTimeout(() => void this.restart(release), delay);
+    this.restartTimer = setTimeout(() => void this.restart(), delay);
     this.input.onChange();
   }
 

@@ -1,0 +1,36 @@
+// Pure decisions about applying a release on a running instance, and when to look again.
+import { isDeepStrictEqual } from 'node:util';
+import type { ReleaseManifest, SignalName } from '../store/schemas.ts';
+
+export type ApplyPlan =
+  | { kind: 'none' }
+  | { kind: 'start' }
+  | { kind: 'reload'; signal: SignalName }
+  | { kind: 'restart' };
+
+/**
+ * How to get from what runs to `target`: nothing to do, a first start, a config-only
+ * change the app can take with its reload signal (same code, same run spec), or a restart.
+ */
+export function planApply(running: ReleaseManifest | null, target: ReleaseManifest): ApplyPlan {
+  if (!running) return { kind: 'start' };
+  if (running.id === target.id) return { kind: 'none' };
+  const sameCode = running.code.digest === target.code.digest && isDeepStrictEqual(running.run, target.run);
+  if (sameCode && target.run.reloadSignal) return { kind: 'reload', signal: target.run.reloadSignal };
+  return { kind: 'restart' };
+}
+
+/** The next poll: the interval spread by ±20% so a fleet does not poll in lockstep. */
+export function pollDelayMs(intervalS: number, jitter: () => number): number {
+  return Math.round(intervalS * 1000 * (0.8 + 0.4 * jitter()));
+}
+
+/**
+ * Whether a crash loop should send the instance back to the release it ran before: only
+ * while the new release is young. An app that ran well for long and then crash-loops has
+ * a cause outside the release (a database down); going back would not help.
+ */
+export function shouldRollBackCrashLoop(input: { crashLoop: boolean; hasPrevious: boolean; switchedAtMs: number | null; nowMs: number; windowMs: number }): boolean {
+  if (!input.crashLoop || !input.hasPrevious || input.switchedAtMs === null) return false;
+  return input.nowMs - input.switchedAtMs <= input.windowMs;
+}
