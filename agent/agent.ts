@@ -44,6 +44,8 @@ type Phase = 'booting' | 'fetching' | 'starting' | 'running' | 'failed' | 'stopp
 
 /** A release young enough that a crash loop sends the instance back to the one before. */
 const CRASH_LOOP_WINDOW_MS = 10 * 60_000;
+/** An idle instance still rewrites its report this often, so `herd status` can tell it from a dead one. */
+const REPORT_HEARTBEAT_MS = 30_000;
 
 export class Agent {
   private config: AgentConfig;
@@ -71,6 +73,7 @@ export class Agent {
   private readonly sleepers = new Map<() => void, boolean>();
   private reporting: Promise<void> | null = null;
   private reportAgain = false;
+  private reportedAtMs = 0;
   private closeWatcher: (() => Promise<void>) | null = null;
   private loop: Promise<void> | null = null;
   private readonly startedAt = new Date();
@@ -187,6 +190,7 @@ export class Agent {
         failures += 1;
         this.fail(err, 'channel poll failed; the running app keeps serving');
       }
+      if (Date.now() - this.reportedAtMs >= REPORT_HEARTBEAT_MS) this.changed();
     }
   }
 
@@ -562,6 +566,7 @@ export class Agent {
     this.reporting = (async () => {
       do {
         this.reportAgain = false;
+        this.reportedAtMs = Date.now();
         const report = this.report();
         for (const store of this.stores) {
           try {
