@@ -51,7 +51,8 @@ export function decideRelease(input: DecideInput): Decision {
   const wave = waveOf(slot, percent, waves);
   const at = new Date(Date.parse(startedAt) + wave * waveIntervalS * 1000);
   if (at.getTime() > now.getTime() && previous && input.running !== target) {
-    return { kind: 'wait', release: input.running ?? previous, reason: `slot ${slot} is in wave ${wave}, due at ${at.toISOString()}`, until: at };
+    // Until its wave is due an instance runs `previous`, as one outside the rollout does.
+    return { kind: 'wait', release: previous, reason: `slot ${slot} is in wave ${wave}, due at ${at.toISOString()}`, until: at };
   }
   return { kind: 'run', release: target, reason: `slot ${slot} is in the ${percent}% rollout (wave ${wave})` };
 }

@@ -53,6 +53,8 @@ describe('decideRelease', () => {
     ['paused with nothing running boots the release', channel({ paused: true }), low, null, 'run', 'v2'],
     ['a later wave waits on previous', channel({ rollout: { waves: 2, waveIntervalS: 600 } }), high, 'v1', 'wait', 'v1'],
     ['the first wave goes now', channel({ rollout: { waves: 2, waveIntervalS: 600 } }), low, 'v1', 'run', 'v2'],
+    ['a later wave runs previous, not whatever ran', channel({ rollout: { waves: 2, waveIntervalS: 600 } }), high, 'v0', 'wait', 'v1'],
+    ['outside a rollout runs previous, not whatever ran', channel({ rollout: { percent: 50 } }), high, 'v0', 'run', 'v1'],
   ])('%s', (_name, ch, id, running, kind, release) => {
     const d = decideRelease({ channel: ch, instanceId: id, now: at(1), state: none, running });
     expect(d.kind).toBe(kind);
