@@ -109,6 +109,8 @@ export class ReleaseRunner {
     }
     this.handle = null;
     this.pid = null;
+    // Nothing runs now: the agent must not take this release for the one serving.
+    this.release = null;
     this.input.metrics.appUp.set(0);
     this.set('stopped');
   }

@@ -1,0 +1,102 @@
+// The agent's own config file is watched: a valid change is applied by building the parts
+// anew, an invalid one is refused while the app keeps serving. And an app that keeps dying
+// with nothing to go back to shows as a crash loop instead of spinning.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_S3_CREDENTIALS } from '../../agent/commands/local-s3.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { createS3Client } from '../../agent/store/client.ts';
+import { ObjectStore } from '../../agent/store/object-store.ts';
+import {
+  HELLO_APP, S3_ENV, cleanEnv, freePort, get, runHerd, startAgent, waitUntil, workspace, type Workspace,
+} from '../helpers/harness.ts';
+import { crashingApp } from '../helpers/releases.ts';
+
+describe('agent config and crash loops', () => {
+  let ws: Workspace;
+  const herd = (...args: string[]) => runHerd([...args.slice(0, 1), ...ws.storeFlags, ...args.slice(1)]);
+  const agentConfig = async (file: string, over: Record<string, unknown>) => {
+    await writeFile(file, JSON.stringify({
+      sources: [{ bucket: ws.bucket, endpoint: ws.s3.endpoint }], healthHost: '127.0.0.1', appUser: null, pollIntervalS: 0.5, drainS: 0.2, ...over,
+    }));
+  };
+  beforeAll(async () => { ws = await workspace(); });
+  afterAll(async () => { await ws?.close(); });
+
+  it('applies a changed config file and refuses an invalid one, the app serving throughout', async () => {
+    expect((await herd('publish', '--role', 'cfg', '--code', HELLO_APP, '--release', 'c1')).code).toBe(0);
+    expect((await herd('roll', '--role', 'cfg', '--release', 'c1')).code).toBe(0);
+    const [port1, port2, appPort] = [await freePort(), await freePort(), await freePort()];
+    const file = join(ws.dir, 'cfg-agent.json');
+    const base = { dataDir: join(ws.dir, 'cfg-data'), appPort, identity: { provider: 'static', instanceId: 'i-cfg', role: 'cfg' } };
+    await agentConfig(file, { ...base, healthPort: port1 });
+    const agent = startAgent(file, cleanEnv(S3_ENV));
+    try {
+      await waitUntil('healthy', async () => (await get(`http://127.0.0.1:${port1}/healthz`)).status === 200);
+      const pid = JSON.parse((await get(`http://127.0.0.1:${port1}/status`)).body).pid;
+
+      await agentConfig(file, { ...base, healthPort: port2 });
+      await waitUntil('health on the new port', async () => (await get(`http://127.0.0.1:${port2}/healthz`)).status === 200);
+      await expect(get(`http://127.0.0.1:${port1}/healthz`)).rejects.toThrow();
+      expect(JSON.parse((await get(`http://127.0.0.1:${port2}/status`)).body).pid).toBe(pid);
+
+      await writeFile(file, '{ "sources": [ ');
+      await waitUntil('the refusal logged', async () => agent.lines.some((l) => l.msg === 'the changed config file is invalid; keeping the running config') || undefined);
+      expect((await get(`http://127.0.0.1:${port2}/healthz`)).status).toBe(200);
+      expect(JSON.parse((await get(`http://127.0.0.1:${appPort}/`)).body).pid).toBe(pid);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  });
+
+  it('a release failing its gate at boot shows as failed, runs nothing, is not retried, and the next roll runs', async () => {
+    expect((await herd('publish', '--role', 'dud', '--code', await crashingApp(ws.dir, 200), '--release', 'd1')).code).toBe(0);
+    expect((await herd('roll', '--role', 'dud', '--release', 'd1')).code).toBe(0);
+    const [healthPort, appPort] = [await freePort(), await freePort()];
+    const file = join(ws.dir, 'dud-agent.json');
+    await agentConfig(file, { dataDir: join(ws.dir, 'dud-data'), healthPort, appPort, identity: { provider: 'static', instanceId: 'i-dud', role: 'dud' } });
+    const agent = startAgent(file, cleanEnv(S3_ENV));
+    try {
+      const status = await waitUntil('failed state', async () => {
+        const s = JSON.parse((await get(`http://127.0.0.1:${healthPort}/status`)).body);
+        return s.state === 'failed' ? s : undefined;
+      });
+      expect(status).toMatchObject({ release: null, desired: 'd1', healthy: false, failedReleases: ['d1'] });
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(agent.lines.filter((l) => l.msg === 'applying release' && l.release === 'd1')).toHaveLength(1);
+      expect((await herd('publish', '--role', 'dud', '--code', HELLO_APP, '--release', 'd2')).code).toBe(0);
+      expect((await herd('roll', '--role', 'dud', '--release', 'd2')).code).toBe(0);
+      await waitUntil('d2 running', async () => (await get(`http://127.0.0.1:${healthPort}/healthz`)).status === 200);
+      expect(JSON.parse((await get(`http://127.0.0.1:${appPort}/`)).body).release).toBe('d2');
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  });
+
+  it('an app that keeps dying with nothing to go back to shows as a crash loop', async () => {
+    expect((await herd('publish', '--role', 'crash', '--code', await crashingApp(ws.dir, 1_500), '--release', 'k1')).code).toBe(0);
+    expect((await herd('roll', '--role', 'crash', '--release', 'k1')).code).toBe(0);
+    const [healthPort, appPort] = [await freePort(), await freePort()];
+    const file = join(ws.dir, 'crash-agent.json');
+    await agentConfig(file, { dataDir: join(ws.dir, 'crash-data'), healthPort, appPort, identity: { provider: 'static', instanceId: 'i-crash', role: 'crash' } });
+    const agent = startAgent(file, cleanEnv(S3_ENV));
+    try {
+      const status = await waitUntil('crash-loop state', async () => {
+        const s = JSON.parse((await get(`http://127.0.0.1:${healthPort}/status`)).body);
+        return s.state === 'crash-loop' ? s : undefined;
+      }, 45_000);
+      expect(status.restarts).toBeGreaterThanOrEqual(3);
+      expect(status.lastError).toContain('exited on its own');
+      expect((await get(`http://127.0.0.1:${healthPort}/healthz`)).status).toBe(503);
+      const source = { bucket: ws.bucket, prefix: 'herd', endpoint: ws.s3.endpoint, forcePathStyle: true };
+      const store = new ObjectStore({ source, log: silentLogger(), client: createS3Client(source, LOCAL_S3_CREDENTIALS) });
+      await waitUntil('crash-loop in the report', async () => (await store.listReports('crash')).some((r) => 'state' in r && r.state === 'crash-loop') || undefined);
+      // Backoff, not spinning: a few restarts in several seconds, not hundreds.
+      const restartsLater = await new Promise<number>((r) => setTimeout(async () => r(JSON.parse((await get(`http://127.0.0.1:${healthPort}/status`)).body).restarts), 3_000));
+      expect(restartsLater - status.restarts).toBeLessThanOrEqual(2);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  });
+});
