@@ -34,7 +34,7 @@ export interface AgentInput {
   version: string;
   /** Host environment the app inherits (PATH, LANG, ...), chosen by main.ts. */
   baseEnv: Record<string, string>;
-  makeEc2?: (region: string) => EC2Client;
+  makeEc2?: (region: string) => EC2Client | Promise<EC2Client>;
   /** The config file to watch, and how to load it again (validated) when it changes. */
   configFile?: string;
   reloadConfig?: () => AgentConfig;

@@ -1,6 +1,6 @@
 // The role tag through the EC2 API, for instances whose metadata tags are off. Needs
 // ec2:DescribeTags in the instance profile.
-import { DescribeTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import { IdentityError, describeError } from '../errors.ts';
 
 export interface ReadRoleTagViaApiInput {
@@ -14,6 +14,8 @@ export async function readRoleTagViaApi(input: ReadRoleTagViaApiInput): Promise<
   const { ec2, instanceId, tagKey } = input;
   let tags;
   try {
+    // Loaded on first use: see defaultEc2 in resolve.ts.
+    const { DescribeTagsCommand } = await import('@aws-sdk/client-ec2');
     const out = await ec2.send(
       new DescribeTagsCommand({
         Filters: [

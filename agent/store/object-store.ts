@@ -6,7 +6,6 @@ import type { Readable } from 'node:stream';
 import {
   GetObjectCommand, HeadObjectCommand, PutObjectCommand, ListObjectsV2Command, type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { SourceConfig } from '../config.ts';
 import { ConflictError, IntegrityError, NotFoundError, StoreError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -116,6 +115,8 @@ export class ObjectStore {
   /** Uploads a blob from a file, multipart when large, reporting bytes sent. */
   async putBlobFromFile(input: { digest: string; file: string; size: number; onProgress?: (sent: number) => void }): Promise<void> {
     const key = this.layout.blob(input.digest);
+    // Loaded on use: only publishers upload, and agents should not carry it in memory.
+    const { Upload } = await import('@aws-sdk/lib-storage');
     const upload = new Upload({
       client: this.client,
       params: {
