@@ -13,7 +13,7 @@ import { rollback } from './commands/rollback.ts';
 import { describePause, setPaused } from './commands/pause.ts';
 import { status, renderStatus, DEFAULT_STALE_AFTER_S } from './commands/status.ts';
 import { pull } from './commands/pull.ts';
-import { runDemo } from './commands/demo.ts';
+import { runDemo } from './commands/demo/index.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { VERSION } from './version.ts';
 
@@ -181,12 +181,15 @@ export function buildProgram(): Command {
     });
 
   program.command('demo')
-    .description('the whole loop on this machine: a local S3 store, a published sample app, an agent serving it')
-    .option('--keep', 'keep running until Ctrl-C (default: the same; kept for scripts that pass it)')
-    .option('--json', 'print the demo\'s URLs as JSON')
-    .option('--exit-after <seconds>', 'stop by itself after this long (for scripts and CI)', int('--exit-after'))
-    .action(async (flags: { json?: boolean; exitAfter?: number }) => {
-      await runDemo({ out: createOutput({ json: flags.json ?? false }), ...(flags.exitAfter !== undefined ? { exitAfterS: flags.exitAfter } : {}) });
+    .description('the whole loop on this machine: a local S3 store, three instances in three zones behind a health-checking load balancer, a second release rolled under traffic')
+    .option('--keep', 'after the roll, leave everything running until Ctrl-C')
+    .option('--exit-after <seconds>', 'after the roll, leave everything running this long, then stop', int('--exit-after'))
+    .option('--json', 'print a JSON summary for scripts at the end')
+    .action(async (flags: { json?: boolean; keep?: boolean; exitAfter?: number }) => {
+      await runDemo({
+        out: createOutput({ json: flags.json ?? false }), env: process.env, keep: flags.keep ?? false,
+        ...(flags.exitAfter !== undefined ? { exitAfterS: flags.exitAfter } : {}),
+      });
     });
 
   return program;

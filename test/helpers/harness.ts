@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startLocalS3, LOCAL_S3_CREDENTIALS, type LocalS3 } from '../../agent/commands/local-s3.ts';
-import { freePort } from '../../agent/commands/demo.ts';
+import { freePort } from '../../agent/commands/demo/ports.ts';
 
 export { freePort };
 export const ROOT = resolve(import.meta.dirname, '../..');

@@ -1,0 +1,117 @@
+// The demo fleet: one agent process per zone, each with its own data directory, health
+// port and app port, a static identity, and a short poll and drain so a roll is quick.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SourceConfig } from '../../config.ts';
+import { slotOf, waveOf } from '../../rollout/decide.ts';
+import { spawnChild, type DemoChild } from './children.ts';
+import { freePorts } from './ports.ts';
+
+export interface InstancePlan {
+  instanceId: string;
+  zone: string;
+  healthPort: number;
+  appPort: number;
+  dataDir: string;
+  configFile: string;
+  logFile: string;
+}
+
+export interface FleetSettings {
+  role: string;
+  source: SourceConfig;
+  pollIntervalS: number;
+  /** Must outlast the balancer's fall × inter, so it stops sending before the app stops. */
+  drainS: number;
+}
+
+/**
+ * Pure: one instance id per zone, chosen so the instance in zone k lands in wave k of a
+ * `waves`-wave rollout: the roll then takes one instance out at a time.
+ */
+export function instanceIdsForWaves(zones: string[], waves: number): string[] {
+  return zones.map((zone, k) => {
+    const base = `i-herd-${zone.slice(-1)}`;
+    for (let n = 1; ; n++) {
+      const id = n === 1 ? base : `${base}-${n}`;
+      if (waveOf(slotOf(id), 100, waves) === k % waves) return id;
+    }
+  });
+}
+
+export async function planFleet(input: { root: string; zones: string[]; waves: number }): Promise<InstancePlan[]> {
+  const ids = instanceIdsForWaves(input.zones, input.waves);
+  const ports = await freePorts(input.zones.length * 2);
+  return input.zones.map((zone, k) => ({
+    instanceId: ids[k] as string,
+    zone,
+    healthPort: ports[2 * k] as number,
+    appPort: ports[2 * k + 1] as number,
+    dataDir: join(input.root, ids[k] as string),
+    configFile: join(input.root, `${ids[k]}.json`),
+    logFile: join(input.root, `${ids[k]}.log`),
+  }));
+}
+
+/** Pure: the agent config file of one instance. */
+export function agentConfig(plan: InstancePlan, settings: FleetSettings): Record<string, unknown> {
+  return {
+    sources: [settings.source],
+    dataDir: plan.dataDir,
+    healthPort: plan.healthPort,
+    healthHost: '127.0.0.1',
+    appPort: plan.appPort,
+    appUser: null,
+    pollIntervalS: settings.pollIntervalS,
+    drainS: settings.drainS,
+    identity: { provider: 'static', instanceId: plan.instanceId, role: settings.role, az: plan.zone, region: 'local' },
+  };
+}
+
+export interface FleetAgent { plan: InstancePlan; child: DemoChild }
+
+/** Starts `herd agent` for each planned instance; the env carries the store's credentials. */
+export async function startAgents(input: {
+  plans: InstancePlan[]; settings: FleetSettings; herdScript: string; env: Record<string, string>;
+}): Promise<FleetAgent[]> {
+  const agents: FleetAgent[] = [];
+  for (const plan of input.plans) {
+    await writeFile(plan.configFile, `${JSON.stringify(agentConfig(plan, input.settings), null, 2)}\n`);
+    const child = spawnChild({
+      name: plan.instanceId, command: process.execPath, args: [input.herdScript, 'agent', '--config', plan.configFile],
+      env: input.env, logFile: plan.logFile,
+    });
+    agents.push({ plan, child });
+  }
+  return agents;
+}
+
+/** What the demo shows of one instance, from its /status. */
+export interface InstanceStatus {
+  instanceId: string;
+  zone: string;
+  release: string | null;
+  /** The release the agent wants to run (it may be waiting for its wave). */
+  desired: string | null;
+  state: string;
+  healthy: boolean;
+  appPid: number | null;
+}
+
+export async function readStatus(plan: InstancePlan): Promise<InstanceStatus> {
+  const base = { instanceId: plan.instanceId, zone: plan.zone };
+  try {
+    const res = await fetch(`http://127.0.0.1:${plan.healthPort}/status`, { signal: AbortSignal.timeout(1_000) });
+    const s = await res.json() as { release?: unknown; desired?: unknown; state?: unknown; healthy?: unknown; pid?: unknown };
+    return {
+      ...base,
+      release: typeof s.release === 'string' ? s.release : null,
+      desired: typeof s.desired === 'string' ? s.desired : null,
+      state: typeof s.state === 'string' ? s.state : 'unknown',
+      healthy: s.healthy === true,
+      appPid: typeof s.pid === 'number' ? s.pid : null,
+    };
+  } catch {
+    return { ...base, release: null, desired: null, state: 'no answer', healthy: false, appPid: null };
+  }
+}

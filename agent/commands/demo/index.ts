@@ -1,0 +1,206 @@
+// herd demo: the whole loop on one machine with nothing to set up. A local S3 store; three
+// agents (real processes, zones local-1a/1b/1c) behind a load balancer that checks their
+// /healthz; the sample app published and rolled; then, under steady traffic, a second
+// release (a code change) rolled in waves. Shows the fleet as it changes and ends with the
+// requests served and failed. Ctrl-C at any point stops everything and removes the files.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HerdError } from '../../errors.ts';
+import { silentLogger } from '../../log.ts';
+import { createS3Client } from '../../store/client.ts';
+import { ObjectStore } from '../../store/object-store.ts';
+import { LOCAL_S3_CREDENTIALS, startLocalS3 } from '../local-s3.ts';
+import { actor, type Output } from '../output.ts';
+import { publish } from '../publish.ts';
+import { roll } from '../roll.ts';
+import { HEALTH_CHECK, startBalancer, type Balancer } from './balancer.ts';
+import { createFleetView, describeTraffic, type FleetRow } from './fleet-view.ts';
+import { planFleet, startAgents, type FleetAgent } from './fleet.ts';
+import { freePort } from './ports.ts';
+import { interruptOnSignals, Interrupted, sleep, throwIfInterrupted } from './signals.ts';
+import { describeInstances, describeSummary, rollTimeoutMessage, type DemoSummary } from './summary.ts';
+import { startTraffic, type Traffic } from './traffic.ts';
+import { watchFleet } from './watch.ts';
+
+export { freePort } from './ports.ts';
+
+export interface DemoInput {
+  out: Output;
+  /** The environment the agents and HAProxy start from (PATH...); HERD_* and AWS_* are dropped. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** After the roll, leave everything running until Ctrl-C. */
+  keep?: boolean;
+  /** After the roll, leave everything running this long, then stop (for scripts). */
+  exitAfterS?: number;
+  /** Where the fleet table goes, and whether to redraw it in place; default stderr, live on a terminal. */
+  view?: { write(text: string): void; live: boolean };
+  /** The herd CLI to start agents with; default: this very script. */
+  herdScript?: string;
+  /** How long the fleet has to take the second release. */
+  rollTimeoutS?: number;
+}
+
+const BUCKET = 'herd-demo';
+const ROLE = 'web';
+const ZONES = ['local-1a', 'local-1b', 'local-1c'];
+const FIRST = { id: 'hello-1', code: 'hello-app' };
+const SECOND = { id: 'hello-2', code: 'hello-app-v2' };
+const ROLLOUT = { waves: 3, waveIntervalS: 5 };
+/** Drain (2 s) outlasts the balancer's fall × inter (1 s), so it stops sending before the app stops. */
+export const FLEET = { pollIntervalS: 1, drainS: 2 };
+const TRAFFIC = { ratePerS: 25, warmUpS: 2, afterRollS: 1.5, shareWindowS: 2 };
+const BOOT_TIMEOUT_S = 60;
+
+interface Running {
+  agents: FleetAgent[];
+  balancer?: Balancer;
+  traffic?: Traffic;
+  trafficStartedAt: number;
+  rows: FleetRow[];
+  s3Endpoint: string;
+  /** Seconds the roll took, once every instance took the second release. */
+  rollS: number | null;
+}
+
+export async function runDemo(input: DemoInput): Promise<void> {
+  const { out } = input;
+  const signals = interruptOnSignals();
+  const root = await mkdtemp(join(tmpdir(), 'herd-demo-'));
+  const cleanups: Array<() => Promise<void>> = [() => rm(root, { recursive: true, force: true })];
+  const run: Running = { agents: [], rows: [], trafficStartedAt: 0, s3Endpoint: '', rollS: null };
+  const view = createFleetView(input.view ?? { write: (t) => process.stderr.write(t), live: process.stderr.isTTY === true });
+  const note = (line: string) => { if (!out.json) view.note(line); };
+  const watch = (what: { done: (rows: FleetRow[]) => boolean; timeoutS: number }) => watchFleet({
+    agents: run.agents, balancer: run.balancer as Balancer, signal: signals.signal, ...what,
+    view: out.json ? { note: () => {}, show: () => {}, end: () => {} } : view,
+    onRows: (rows) => { run.rows = rows; },
+    trafficLine: () => describeTraffic(run.traffic ? {
+      elapsedS: (Date.now() - run.trafficStartedAt) / 1000, counts: run.traffic.counts(),
+      share: run.traffic.recentShare(TRAFFIC.shareWindowS * 1000), windowS: TRAFFIC.shareWindowS,
+    } : null),
+  });
+  const summary = async (): Promise<DemoSummary> => {
+    const requests = await run.traffic?.stop() ?? { served: 0, failed: 0, byRelease: {}, failures: {} };
+    const retries = await run.balancer?.retries().catch(() => undefined) ?? { retried: 0, redispatched: 0 };
+    return {
+      role: ROLE, from: FIRST.id, to: SECOND.id, rolled: run.rollS !== null, rollSeconds: run.rollS,
+      trafficSeconds: run.traffic ? (Date.now() - run.trafficStartedAt) / 1000 : 0,
+      balancer: { description: run.balancer?.description ?? 'none', url: run.balancer?.url ?? '', pid: run.balancer?.pid ?? null, ...retries },
+      requests,
+      instances: describeInstances(run.agents.map((a) => ({ plan: a.plan, agentPid: a.child.pid })), run.rows),
+      store: run.s3Endpoint, dir: root,
+    };
+  };
+  try {
+    const examples = findUp(dirname(fileURLToPath(import.meta.url)), 'examples');
+    const s3 = await startLocalS3({ directory: join(root, 's3'), buckets: [BUCKET] });
+    cleanups.push(() => s3.close());
+    run.s3Endpoint = s3.endpoint;
+    note(`local S3 store at ${s3.endpoint} (bucket ${BUCKET})`);
+    const source = { bucket: BUCKET, prefix: 'herd', endpoint: s3.endpoint, forcePathStyle: true };
+    const store = new ObjectStore({ source, log: silentLogger(), client: createS3Client(source, LOCAL_S3_CREDENTIALS) });
+    const quiet: Output = { ...out, info: () => {}, progress: () => () => {} };
+    const release = async (which: typeof FIRST, how: { waves: number; waveIntervalS: number }) => {
+      const published = await publish({
+        store, role: ROLE, code: join(examples, which.code), config: join(examples, 'hello-config'), release: which.id, out: quiet, log: silentLogger(),
+      });
+      await roll({ store, role: ROLE, release: which.id, ...how, actor: actor(), log: silentLogger() });
+      return `${ROLE}/${which.id} (examples/${which.code}, code ${published.code.digest.slice(7, 19)})`;
+    };
+
+    note(`published ${await release(FIRST, { waves: 1, waveIntervalS: 0 })} and rolled the channel to it`);
+    throwIfInterrupted(signals.signal);
+    const plans = await planFleet({ root, zones: ZONES, waves: ROLLOUT.waves });
+    const env = childEnv(input.env);
+    run.agents = await startAgents({ plans, settings: { role: ROLE, source, ...FLEET }, herdScript: input.herdScript ?? process.argv[1] ?? '', env });
+    cleanups.push(() => stopAgents(run));
+    note(`started ${plans.length} agents: ${plans.map((p) => `${p.instanceId} in ${p.zone}`).join(', ')} (poll ${FLEET.pollIntervalS} s, drain ${FLEET.drainS} s)`);
+
+    throwIfInterrupted(signals.signal);
+    const balancer = await startBalancer({
+      dir: root, port: await freePort(), env, log: silentLogger(),
+      servers: plans.map((p) => ({ name: p.instanceId, appPort: p.appPort, healthPort: p.healthPort })),
+      searchPath: [...(input.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin'],
+      onFallback: (why) => note(`${why}; using the built-in Node proxy instead`),
+    });
+    run.balancer = balancer;
+    cleanups.push(() => balancer.stop());
+    note(`load balancer: ${balancer.description} at ${balancer.url}/, checking ${HEALTH_CHECK.path} every ${HEALTH_CHECK.interMs} ms (fall ${HEALTH_CHECK.fall}, rise ${HEALTH_CHECK.rise})`);
+
+    const serving = (id: string) => (rows: FleetRow[]) => rows.every((r) => r.release === id && r.healthy && r.lb === 'UP');
+    if (!await watch({ done: serving(FIRST.id), timeoutS: BOOT_TIMEOUT_S })) {
+      throw new HerdError(rollTimeoutMessage(run.rows, FIRST.id, BOOT_TIMEOUT_S));
+    }
+
+    run.traffic = startTraffic({ url: `${balancer.url}/`, ratePerS: TRAFFIC.ratePerS });
+    run.trafficStartedAt = Date.now();
+    cleanups.push(async () => { await run.traffic?.stop(); });
+    note(`sending ${TRAFFIC.ratePerS} requests/s through the load balancer`);
+    await watch({ done: () => false, timeoutS: TRAFFIC.warmUpS });
+
+    note(`published ${await release(SECOND, ROLLOUT)}; rolling it in ${ROLLOUT.waves} waves, ${ROLLOUT.waveIntervalS} s apart`);
+    const rollStarted = Date.now();
+    const rollTimeoutS = input.rollTimeoutS ?? 90;
+    const rolled = await watch({ done: serving(SECOND.id), timeoutS: rollTimeoutS });
+    if (rolled) {
+      run.rollS = (Date.now() - rollStarted) / 1000;
+      note(`all ${plans.length} instances run ${SECOND.id}, healthy and in the load balancer, ${run.rollS.toFixed(1)} s after the roll`);
+      await watch({ done: () => false, timeoutS: TRAFFIC.afterRollS });
+    }
+    const lingers = input.keep === true || input.exitAfterS !== undefined;
+    view.end();
+    const result = await summary();
+    out.result(describeSummary(result, lingers), { ...result });
+    if (!rolled) throw new HerdError(rollTimeoutMessage(run.rows, SECOND.id, rollTimeoutS));
+
+    if (lingers) {
+      note(input.keep ? 'everything keeps running: Ctrl-C to stop and clean up' : `everything keeps running for ${input.exitAfterS} s`);
+      await sleep(input.keep ? Number.POSITIVE_INFINITY : (input.exitAfterS as number) * 1000, signals.signal).catch((err: unknown) => {
+        if (!(err instanceof Interrupted)) throw err;
+      });
+    }
+    note('stopping: load balancer, agents and their apps, the local store');
+  } catch (err) {
+    if (!(err instanceof Interrupted)) throw err;
+    note('interrupted: stopping traffic, load balancer, agents and their apps, the local store');
+    view.end();
+    const result = await summary();
+    out.result(describeSummary(result, false), { ...result, interrupted: true });
+  } finally {
+    for (const fn of cleanups.reverse()) await fn().catch(() => {});
+    signals.dispose();
+  }
+}
+
+/** Agents stop their apps on SIGTERM; an agent that hangs is killed with its app's group. */
+async function stopAgents(run: Running): Promise<void> {
+  await Promise.all(run.agents.map((a) => a.child.stop({
+    timeoutMs: 20_000,
+    alsoKill: () => [run.rows.find((r) => r.instanceId === a.plan.instanceId)?.appPid ?? null],
+  })));
+}
+
+/** Pure: the children's environment: the host's, minus herd and AWS settings, plus the local store's credentials. */
+export function childEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !k.startsWith('HERD_') && !k.startsWith('AWS_')) out[k] = v;
+  return {
+    ...out,
+    PATH: out.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+  };
+}
+
+/** The sample apps ship with the project; found from dist/ or from source. */
+function findUp(from: string, rel: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = resolve(dir, rel);
+    if (existsSync(join(candidate, 'hello-app'))) return candidate;
+    if (dirname(dir) === dir) throw new HerdError(`cannot find ${rel}/hello-app: herd demo runs from a checkout of the herd project`);
+  }
+}
