@@ -12,7 +12,9 @@ import { lookupUser, needsUserSwitch } from './app-user.ts';
 import { describeError, IdentityError, StoreError } from './errors.ts';
 import { createMetrics, type AgentMetrics } from './health/metrics.ts';
 import { startHealthServer } from './health/server.ts';
+import { ImdsClient } from './identity/imds-client.ts';
 import { resolveIdentity } from './identity/resolve.ts';
+import { describeNotice, watchTermination } from './lifecycle/termination.ts';
 import type { Identity } from './identity/types.ts';
 import type { Logger } from './log.ts';
 import { writeFileAtomic } from './releases/atomic.ts';
@@ -75,6 +77,10 @@ export class Agent {
   private reportAgain = false;
   private reportedAtMs = 0;
   private closeWatcher: (() => Promise<void>) | null = null;
+  private imds: ImdsClient | null = null;
+  private stopNoticeWatch: (() => void) | null = null;
+  /** Set once a termination notice arrived: the instance is going; nothing new is applied. */
+  private termination: string | null = null;
   private loop: Promise<void> | null = null;
   private readonly startedAt = new Date();
 
@@ -98,6 +104,7 @@ export class Agent {
     this.identity = await this.resolveIdentityOrCached();
     this.runner = await this.buildRunner();
     this.log.info({ ...this.identity, sources: this.stores.map((s) => s.name), healthPort: this.server.port }, 'agent starting');
+    this.watchNotices();
     if (this.input.configFile && this.input.reloadConfig) {
       this.closeWatcher = watchConfigFile({ file: this.input.configFile, log: this.input.log, onChange: () => void this.serial(() => this.reconfigure()) });
     }
@@ -112,6 +119,7 @@ export class Agent {
     this.log.info({ reason }, 'agent stopping');
     this.draining = true;
     this.wakeAll();
+    this.stopNoticeWatch?.();
     await this.closeWatcher?.();
     await this.runner?.stop();
     await this.queue.catch(() => {});
@@ -135,6 +143,7 @@ export class Agent {
       pid: runner?.pid ?? null,
       restarts: runner?.restarts ?? 0,
       lastError: this.lastError ?? runner?.lastError ?? null,
+      termination: this.termination,
       lastKnownGood: this.state?.lastKnownGood ?? null,
       failedReleases: Object.keys(this.state?.failed ?? {}),
       channelGeneration: this.generation,
@@ -145,7 +154,7 @@ export class Agent {
   }
 
   private isHealthy(): boolean {
-    return !this.draining && !this.stopped && (this.runner?.healthy ?? false);
+    return !this.draining && !this.stopped && !this.termination && (this.runner?.healthy ?? false);
   }
 
   private instanceState(): InstanceState {
@@ -196,7 +205,7 @@ export class Agent {
 
   /** One round: roll back a crash-looping young release, or read the channel and apply its decision. True when in the desired state. */
   private async tick(): Promise<boolean> {
-    if (this.stopped) return true;
+    if (this.stopped || this.termination) return true;
     if (this.rollbackWanted) {
       this.rollbackWanted = false;
       await this.rollBackCrashLoop();
@@ -405,6 +414,26 @@ export class Agent {
     this.changed();
   }
 
+  /** Termination notices come from instance metadata, so only an imds identity watches for them. */
+  private watchNotices(): void {
+    if (!this.imds) return;
+    this.stopNoticeWatch = watchTermination({
+      imds: this.imds, intervalMs: this.config.noticePollS * 1000, log: this.input.log,
+      onNotice: (notice) => void this.serial(() => this.terminate(describeNotice(notice))),
+    });
+  }
+
+  /** The instance is going: drain so the load balancer stops sending, then stop the app gracefully. The agent stays up. */
+  private async terminate(reason: string): Promise<void> {
+    if (this.stopped || this.termination) return;
+    this.termination = reason;
+    this.log.warn({ reason }, 'instance terminating: draining and stopping the app');
+    await this.drain();
+    await this.runner?.stop();
+    this.phase = 'stopped';
+    this.changed();
+  }
+
   /** Every source down (or the target failed): run the last release that was healthy here. */
   private async runLastKnownGood(): Promise<boolean> {
     const id = this.state?.lastKnownGood;
@@ -470,7 +499,12 @@ export class Agent {
       this.state = await this.dataDir.readState();
     }
     const identityChanged = JSON.stringify(prev.identity) !== JSON.stringify(next.identity);
-    if (identityChanged) this.identity = await this.resolveIdentityOrCached();
+    if (identityChanged) {
+      this.stopNoticeWatch?.();
+      this.imds = null;
+      this.identity = await this.resolveIdentityOrCached();
+      this.watchNotices();
+    }
     if (identityChanged || prev.appPort !== next.appPort || prev.appUser !== next.appUser || prev.dataDir !== next.dataDir) {
       const running = this.runner?.release ?? null;
       await this.runner?.stop();
@@ -482,12 +516,21 @@ export class Agent {
     this.wakeAll();
   }
 
+  /** One metadata client (and its token) for identity and termination notices. */
+  private metadataClient(): ImdsClient | null {
+    const config = this.config.identity;
+    if (config.provider !== 'imds') return null;
+    this.imds ??= new ImdsClient({ log: this.input.log, ...(config.endpoint ? { endpoint: config.endpoint } : {}), timeoutMs: config.timeoutMs });
+    return this.imds;
+  }
+
   private async resolveIdentityOrCached(): Promise<Identity> {
     const file = join(this.config.dataDir, 'identity.json');
     for (let attempt = 1; ; attempt++) {
       try {
         const identity = await resolveIdentity({
           config: this.config.identity, log: this.input.log, ...(this.input.makeEc2 ? { makeEc2: this.input.makeEc2 } : {}),
+          ...(this.metadataClient() ? { imds: this.metadataClient() as ImdsClient } : {}),
         });
         await writeFileAtomic(file, `${JSON.stringify(identity)}\n`).catch(() => {});
         return identity;

@@ -44,6 +44,8 @@ export const agentConfigSchema = z.strictObject({
   appPort: port.optional(),
   pollIntervalS: z.number().positive().default(10),
   drainS: z.number().nonnegative().default(15),
+  /** How often instance metadata is asked for spot and Auto Scaling termination notices (imds identity only). */
+  noticePollS: z.number().positive().default(5),
   keepReleases: z.number().int().min(1).default(3),
   appUser: z.string().min(1).nullable().default('app'),
   trustedKeys: z.array(z.string().min(1)).default([]),
