@@ -140,11 +140,15 @@ export async function waitHealthy(input: WaitHealthyInput): Promise<HealthWait> 
         state.timedOut = true;
         continue;
       }
-      const probe = probeHealth({ url: input.url, timeoutMs: Math.min(probeTimeoutMs, remaining) });
+      const budget = Math.min(probeTimeoutMs, remaining);
+      const probe = probeHealth({ url: input.url, timeoutMs: budget });
       const result = await Promise.race([probe, interrupted]);
       if (result) {
         state.attempts += 1;
-        state.last = result;
+        // A probe cut short by the deadline says less than a real answer before it: keep
+        // the real one as "the last check" the operator reads.
+        const cutShort = budget < probeTimeoutMs && !result.ok && result.status === undefined;
+        if (!(cutShort && state.last?.status !== undefined)) state.last = result;
         if (result.ok) continue;
       }
       await sleepUnless(Math.min(intervalMs, Math.max(0, deadline - Date.now())), interrupted);

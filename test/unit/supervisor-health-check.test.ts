@@ -88,6 +88,14 @@ describe('waitHealthy', () => {
     expect(result).toEqual({ healthy: true, reason: `${base}/healthz answered HTTP 200 after 3 check(s)` });
   });
 
+  it('names the last real answer, not a probe the deadline cut short', async () => {
+    let calls = 0;
+    // Answers 500 once, then never answers: the last probe always runs into the deadline.
+    const base = await serve((_req, res) => { calls += 1; if (calls === 1) { res.statusCode = 500; res.end(); } });
+    const result = await waitHealthy({ url: `${base}/healthz`, timeoutS: 1, intervalMs: 100, probeTimeoutMs: 5_000 });
+    expect(result).toEqual({ healthy: false, reason: `${base}/healthz was not healthy within 1s (last check: HTTP 500)` });
+  });
+
   it('is not healthy when the app never passes, naming the last status', async () => {
     const port = await closedPort();
     const app = start('never-healthy.mjs', port);
