@@ -47,7 +47,9 @@ type Phase = 'booting' | 'fetching' | 'starting' | 'running' | 'failed' | 'stopp
 /** A release young enough that a crash loop sends the instance back to the one before. */
 const CRASH_LOOP_WINDOW_MS = 10 * 60_000;
 /** An idle instance still rewrites its report this often, so `herd status` can tell it from a dead one. */
-const REPORT_HEARTBEAT_MS = 30_000;
+const REPORT_HEARTBEAT_MS = 60_000;
+/** Changes within this window go into one report write (a roll makes several). */
+const REPORT_DEBOUNCE_MS = 500;
 
 export class Agent {
   private config: AgentConfig;
@@ -76,6 +78,7 @@ export class Agent {
   private reporting: Promise<void> | null = null;
   private reportAgain = false;
   private reportedAtMs = 0;
+  private reportTimer: NodeJS.Timeout | null = null;
   private closeWatcher: (() => Promise<void>) | null = null;
   private imds: ImdsClient | null = null;
   private stopNoticeWatch: (() => void) | null = null;
@@ -126,6 +129,9 @@ export class Agent {
     await this.loop?.catch(() => {});
     await this.runner?.stop();
     this.phase = 'stopped';
+    if (this.reportTimer) clearTimeout(this.reportTimer);
+    this.reportTimer = null;
+    await this.reporting;
     await this.writeReport();
     await this.reporting;
     await this.server?.close();
@@ -595,9 +601,13 @@ export class Agent {
     for (const [wake, wakeable] of [...this.sleepers]) if (this.stopped || wakeable) wake();
   }
 
-  /** Something in /status changed: refresh the instance report (coalesced, best effort). */
+  /** Something in /status changed: refresh the instance report soon (debounced, coalesced, best effort). */
   private changed(): void {
-    void this.writeReport();
+    if (this.reportTimer) return;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = null;
+      void this.writeReport();
+    }, REPORT_DEBOUNCE_MS);
   }
 
   private async writeReport(): Promise<void> {

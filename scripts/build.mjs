@@ -15,6 +15,9 @@ const result = await build({
   sourcemap: 'linked',
   minifySyntax: true,
   legalComments: 'none',
+  // V8 keeps the bundle's source for the agent's lifetime; one non-ASCII character would
+  // make it store all of it two bytes per character.
+  charset: 'ascii',
   external: ['s3rver'],
   define: { HERD_VERSION: JSON.stringify(pkg.version) },
   // Some bundled CommonJS dependencies call require(); give the ESM bundle one.

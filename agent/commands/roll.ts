@@ -62,3 +62,14 @@ export async function roll(input: RollInput): Promise<Channel> {
   input.log.info({ role, release, previous: channel.previous, generation: channel.generation }, 'channel rolled');
   return channel;
 }
+
+/**
+ * Pure: a warning for people when a roll will restart the whole fleet at once. Every instance
+ * sees a 100%, one-wave change within about one poll interval and drains then; waves spread it.
+ */
+export function rollWarning(channel: Channel): string | null {
+  if (!channel.previous || channel.previous === channel.release) return null;
+  if (channel.rollout.percent < 100 || channel.rollout.waves > 1) return null;
+  return 'every instance takes this release within about one poll interval, draining at nearly the same time; '
+    + 'for a rolling release use --waves N --wave-interval SECONDS (or --percent to try it on a share first)';
+}

@@ -8,7 +8,8 @@ import { roleSchema, type Channel, type InstanceReport, type InstanceState } fro
 import { parseWith } from '../validate.ts';
 
 /** Agents report on every change; one silent for longer than this is flagged STALE. */
-export const DEFAULT_STALE_AFTER_S = 60;
+/** Three of the agents' report heartbeats (60 s): one missed write is not yet stale. */
+export const DEFAULT_STALE_AFTER_S = 180;
 
 export interface StatusInput {
   store: ObjectStore;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextChannel, validateRollFlags } from '../../agent/commands/roll.ts';
+import { nextChannel, rollWarning, validateRollFlags } from '../../agent/commands/roll.ts';
 import { generateReleaseId, sameContents } from '../../agent/commands/publish.ts';
 import { layoutFor, hexOf } from '../../agent/store/layout.ts';
 import { channelSchema, releaseIdSchema, releaseManifestSchema, roleSchema, runSpecSchema, type ReleaseManifest } from '../../agent/store/schemas.ts';
@@ -97,5 +97,19 @@ describe('channel after a roll', () => {
     [{ waves: 3 }, '--waves above 1 needs --wave-interval'], [{ waveIntervalS: -1 }, '--wave-interval'],
   ])('refuses roll flags %j', (flags, message) => {
     expect(() => validateRollFlags(flags)).toThrowError(message);
+  });
+});
+
+describe('rollWarning', () => {
+  const now = new Date('2026-11-22T12:00:00.000Z');
+  const base = { role: 'web', percent: 100, waves: 1, waveIntervalS: 0, actor: 'ops@h', now };
+  const v1 = nextChannel({ ...base, current: null, release: 'v1' });
+  it.each([
+    ['the first roll: nothing runs yet', v1, false],
+    ['100% in one wave over a running release', nextChannel({ ...base, current: v1, release: 'v2' }), true],
+    ['a share first', nextChannel({ ...base, current: v1, release: 'v2', percent: 25 }), false],
+    ['in waves', nextChannel({ ...base, current: v1, release: 'v2', waves: 4, waveIntervalS: 60 }), false],
+  ])('%s', (_name, channel, warns) => {
+    expect(rollWarning(channel) !== null).toBe(warns);
   });
 });
