@@ -19,7 +19,8 @@ import type { Identity } from './identity/types.ts';
 import type { Logger } from './log.ts';
 import { writeFileAtomic } from './releases/atomic.ts';
 import { DataDir, type InstalledRelease } from './releases/data-dir.ts';
-import { fetchRelease } from './releases/fetch-release.ts';
+import { checkInstalledSignature, fetchRelease } from './releases/fetch-release.ts';
+import { parseTrustedKeys } from './signing/keys.ts';
 import { pruneDataDir } from './releases/prune.ts';
 import { withFailure, withLastKnownGood, type LocalState } from './releases/state.ts';
 import { decideRelease } from './rollout/decide.ts';
@@ -300,6 +301,7 @@ export class Agent {
       try {
         const result = await fetchRelease({
           store, dataDir: this.dataDir, role: (this.identity as Identity).role, releaseId: id, limits: this.config.limits, log: this.input.log,
+          trustedKeys: this.config.trustedKeys,
           onBytes: (n) => this.metrics.fetchBytes.inc(n),
         });
         this.metrics.fetches.inc({ result: result.fetched ? 'fetched' : 'cached' });
@@ -446,6 +448,18 @@ export class Agent {
     if (!id || this.runner?.release) return false;
     const release = await this.dataDir.readRelease(id).catch(() => null);
     if (!release) return false;
+    if (this.config.trustedKeys.length > 0) {
+      try {
+        // With keys, even what is on disk runs only with a good signature beside it.
+        await checkInstalledSignature({
+          store: this.stores[0] as ObjectStore, role: (this.identity as Identity).role, release,
+          trusted: parseTrustedKeys(this.config.trustedKeys), log: this.input.log,
+        });
+      } catch (err) {
+        this.fail(err, `last-known-good release ${id} cannot be verified; not starting it`);
+        return false;
+      }
+    }
     this.log.warn({ release: id }, 'starting the last-known-good release from the data directory');
     return this.startRelease(release, null);
   }

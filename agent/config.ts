@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { parseTrustedKey } from './signing/keys.ts';
 import { roleSchema, instanceIdSchema } from './store/schemas.ts';
 import { formatIssues, parseJson } from './validate.ts';
 
@@ -36,6 +37,15 @@ const identitySchema = z.discriminatedUnion('provider', [
 
 const port = z.number().int().min(1).max(65535);
 
+/** A trustedKeys entry must parse now, so a typo is a config error at start, not a refused release later. */
+function checkTrustedKey(value: string, ctx: z.RefinementCtx): void {
+  try {
+    parseTrustedKey(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+}
+
 export const agentConfigSchema = z.strictObject({
   sources: z.array(sourceSchema).min(1, 'needs at least one source'),
   dataDir: z.string().startsWith('/', 'must be an absolute path').default('/var/lib/herd'),
@@ -48,7 +58,8 @@ export const agentConfigSchema = z.strictObject({
   noticePollS: z.number().positive().default(5),
   keepReleases: z.number().int().min(1).default(3),
   appUser: z.string().min(1).nullable().default('app'),
-  trustedKeys: z.array(z.string().min(1)).default([]),
+  /** Public keys that may sign releases (agent/signing/keys.ts); empty: unsigned releases run. */
+  trustedKeys: z.array(z.string().min(1).superRefine(checkTrustedKey)).default([]),
   limits: z.strictObject({
     maxBundleBytes: z.number().int().positive().default(1024 ** 3),
     maxUnpackedBytes: z.number().int().positive().default(4 * 1024 ** 3),

@@ -1,12 +1,16 @@
 // herd publish: pack (or take a ready .tar.gz), upload blobs that are absent, write the
 // manifest once. Never overwrites: the same id with other contents is refused.
+// With --sign-key, the detached signature over the manifest's exact bytes is written first
+// (conditionally, like the manifest), so a reader that sees the manifest always finds it.
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigError, ConflictError, NotFoundError, UsageError } from '../errors.ts';
+import { ConfigError, ConflictError, IntegrityError, NotFoundError, UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { checkArchive, hashFile, packDirectory, readArchiveFile } from '../bundle/pack.ts';
+import { parseSigningKey, parseTrustedKey, type SigningKey } from '../signing/keys.ts';
+import { encodeSignature, readSignature, signBytes, verifySignature, type SignatureDoc } from '../signing/signature.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import {
   RELEASE_SCHEMA, releaseIdSchema, roleSchema, runSpecSchema,
@@ -21,6 +25,8 @@ export interface PublishInput {
   code: string;
   config?: string;
   release?: string;
+  /** A private key file from `herd keygen` (PKCS8 PEM): sign the manifest with it. */
+  signKey?: string;
   out: Output;
   log: Logger;
   now?: Date;
@@ -33,6 +39,8 @@ export interface PublishResult {
   config: BlobRef | null;
   uploadedBytes: number;
   existed: boolean;
+  /** Id of the key whose signature this publish wrote or checked; null when not signing. */
+  signedBy: string | null;
 }
 
 const HERD_JSON = 'herd.json';
@@ -40,6 +48,8 @@ const HERD_JSON = 'herd.json';
 export async function publish(input: PublishInput): Promise<PublishResult> {
   const role = parseWith(roleSchema, input.role, '--role', (m) => new UsageError(m));
   if (input.release !== undefined) parseWith(releaseIdSchema, input.release, '--release', (m) => new UsageError(m));
+  // A bad key fails here, before anything is packed or uploaded.
+  const signer = input.signKey !== undefined ? await readSigningKey(input.signKey) : null;
   const work = await mkdtemp(join(tmpdir(), 'herd-publish-'));
   try {
     const code = await bundleFrom(input.code, join(work, 'code.tar.gz'), input.log, true, input.out);
@@ -53,11 +63,15 @@ export async function publish(input: PublishInput): Promise<PublishResult> {
 
     const existing = await readExisting(input.store, role, id);
     if (existing) {
-      if (!sameContents(existing, manifest)) {
+      if (!sameContents(existing.manifest, manifest)) {
         throw new ConflictError(`release ${id} of role ${role} exists with other contents; publish under a new --release id`);
       }
-      input.out.info(`release ${role}/${id} is already published with these contents`);
-      return { release: id, role, code: code.ref, config: config?.ref ?? null, uploadedBytes: 0, existed: true };
+      const signedBy = signer ? await checkExistingSignature(input.store, role, id, existing.bytes, signer) : null;
+      input.out.info(`release ${role}/${id} is already published with these contents${signedBy ? `, signed by key ${signedBy}` : ''}`);
+      return { release: id, role, code: code.ref, config: config?.ref ?? null, uploadedBytes: 0, existed: true, signedBy };
+    }
+    if (await input.store.getSignature(role, id)) {
+      throw new ConflictError(`release ${id} of role ${role} has a signature object but no manifest (a publish cut short?); publish under a new --release id, or delete ${input.store.layout.signature(role, id)}`);
     }
 
     let uploadedBytes = 0;
@@ -65,9 +79,15 @@ export async function publish(input: PublishInput): Promise<PublishResult> {
       if (!bundle) continue;
       uploadedBytes += await uploadIfAbsent(input.store, bundle.ref, bundle.file, label, input.out);
     }
-    await input.store.putManifest(manifest, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
-    input.log.info({ role, release: id, code: code.ref.digest, uploadedBytes }, 'published release');
-    return { release: id, role, code: code.ref, config: config?.ref ?? null, uploadedBytes, existed: false };
+    const bytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+    if (signer) {
+      // Signature first: once the manifest is visible, so is what vouches for it.
+      await input.store.putSignature(role, id, encodeSignature(signBytes(bytes, signer)));
+      input.out.info(`signed with key ${signer.keyId}`);
+    }
+    await input.store.putManifest(manifest, bytes);
+    input.log.info({ role, release: id, code: code.ref.digest, uploadedBytes, signedBy: signer?.keyId ?? null }, 'published release');
+    return { release: id, role, code: code.ref, config: config?.ref ?? null, uploadedBytes, existed: false, signedBy: signer?.keyId ?? null };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -112,13 +132,42 @@ async function readRunSpec(bytes: Buffer | null, where: string): Promise<RunSpec
   return parseWith(runSpecSchema, json, where, (m) => new ConfigError(m));
 }
 
-async function readExisting(store: ObjectStore, role: string, id: string): Promise<ReleaseManifest | null> {
+async function readExisting(store: ObjectStore, role: string, id: string): Promise<{ manifest: ReleaseManifest; bytes: Buffer } | null> {
   try {
-    return (await store.getManifest(role, id)).manifest;
+    return await store.getManifest(role, id);
   } catch (err) {
     if (err instanceof NotFoundError) return null;
     throw err;
   }
+}
+
+async function readSigningKey(file: string): Promise<SigningKey> {
+  const pem = await readFile(file, 'utf8').catch((err) => { throw new ConfigError(`--sign-key ${file}: cannot read (${(err as Error).message})`, { cause: err }); });
+  return parseSigningKey(pem, `--sign-key ${file}`);
+}
+
+/**
+ * Re-publishing a release with a key: a no-op only when the stored signature is by this key and
+ * verifies. A published release is never signed afterwards nor re-signed: what agents saw stays so.
+ */
+async function checkExistingSignature(store: ObjectStore, role: string, id: string, bytes: Buffer, signer: SigningKey): Promise<string> {
+  const signature = await store.getSignature(role, id);
+  if (!signature) {
+    throw new ConflictError(`release ${id} of role ${role} is already published unsigned; a published release is never signed afterwards: publish under a new --release id`);
+  }
+  const where = store.layout.signature(role, id);
+  let doc: SignatureDoc;
+  try {
+    doc = readSignature(signature, where);
+    if (doc.keyId === signer.keyId) verifySignature({ bytes, signature, trusted: [parseTrustedKey(signer.trustedKey)], what: `release ${role}/${id}`, where });
+  } catch (err) {
+    if (!(err instanceof IntegrityError)) throw err;
+    throw new ConflictError(`release ${id} of role ${role} is already published with a broken signature (${err.message}); publish under a new --release id`, { cause: err });
+  }
+  if (doc.keyId !== signer.keyId) {
+    throw new ConflictError(`release ${id} of role ${role} is already published signed by key ${doc.keyId}, not by --sign-key's key ${signer.keyId}; publish under a new --release id`);
+  }
+  return signer.keyId;
 }
 
 async function uploadIfAbsent(store: ObjectStore, ref: BlobRef, file: string, label: string, out: Output): Promise<number> {

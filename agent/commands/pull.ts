@@ -41,6 +41,8 @@ export async function pull(input: PullInput): Promise<PullResult> {
   await dataDir.init();
   const { release, fetched, bytes } = await fetchRelease({
     store: input.store, dataDir, role, releaseId, limits: input.limits, log: input.log,
+    // Baking takes what the store has; agents with trustedKeys check it again at boot.
+    trustedKeys: [],
   });
   // A baked release is what the instance boots into when every source is down.
   await dataDir.setCurrent(release.id);

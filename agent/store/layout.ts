@@ -4,6 +4,8 @@ import type { SourceConfig } from '../config.ts';
 export interface Layout {
   blob(digest: string): string;
   manifest(role: string, releaseId: string): string;
+  /** The detached signature of a manifest (agent/signing/signature.ts), next to it. */
+  signature(role: string, releaseId: string): string;
   releasesPrefix(role: string): string;
   channel(role: string): string;
   report(role: string, instanceId: string): string;
@@ -15,6 +17,7 @@ export function layoutFor(prefix: string): Layout {
   return {
     blob: (digest) => `${base}blobs/sha256/${hexOf(digest)}`,
     manifest: (role, id) => `${base}roles/${role}/releases/${id}.json`,
+    signature: (role, id) => `${base}roles/${role}/releases/${id}.json.sig`,
     releasesPrefix: (role) => `${base}roles/${role}/releases/`,
     channel: (role) => `${base}roles/${role}/channel.json`,
     report: (role, instanceId) => `${base}roles/${role}/instances/${instanceId}.json`,

@@ -82,7 +82,7 @@ export class ObjectStore {
     let bytes: Buffer;
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }));
-      bytes = Buffer.from(await readDocument(out.Body as Readable | undefined, key), 'utf8');
+      bytes = await readDocumentBytes(out.Body as Readable | undefined, key);
     } catch (err) {
       if (isNotFound(err)) throw new NotFoundError(`release ${releaseId} of role ${role} is not published (${this.name}/${key} not found)`, { cause: err });
       throw this.wrap(err, 'read', key);
@@ -98,6 +98,23 @@ export class ObjectStore {
   async putManifest(manifest: ReleaseManifest, bytes: Buffer): Promise<void> {
     const key = this.layout.manifest(manifest.role, manifest.id);
     await this.putBytes(key, bytes, 'application/json', { IfNoneMatch: '*' });
+  }
+
+  /** A release's detached signature object, as stored, or null when the release is unsigned. */
+  async getSignature(role: string, releaseId: string): Promise<Buffer | null> {
+    const key = this.layout.signature(role, releaseId);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }));
+      return await readDocumentBytes(out.Body as Readable | undefined, key);
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.wrap(err, 'read', key);
+    }
+  }
+
+  /** Writes a release's signature only where none exists; publish writes it before the manifest. */
+  async putSignature(role: string, releaseId: string, bytes: Buffer): Promise<void> {
+    await this.putBytes(this.layout.signature(role, releaseId), bytes, 'application/json', { IfNoneMatch: '*' });
   }
 
   /** Size of a stored blob, or null when absent. */
@@ -211,8 +228,13 @@ function isNotFound(err: unknown): boolean {
   return statusOf(err) === 404 || name === 'NoSuchKey' || name === 'NotFound';
 }
 
-/** Reads a small document body, refusing one larger than MAX_DOCUMENT_BYTES. */
+/** A small document as text (see readDocumentBytes). */
 async function readDocument(body: Readable | undefined, key: string): Promise<string> {
+  return (await readDocumentBytes(body, key)).toString('utf8');
+}
+
+/** Reads a small document body as its exact bytes, refusing one larger than MAX_DOCUMENT_BYTES. */
+async function readDocumentBytes(body: Readable | undefined, key: string): Promise<Buffer> {
   if (!body) throw new StoreError(`${key}: empty response body`);
   const chunks: Buffer[] = [];
   let total = 0;
@@ -224,5 +246,5 @@ async function readDocument(body: Readable | undefined, key: string): Promise<st
     }
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }

@@ -1,0 +1,72 @@
+// The detached signature of a release (SPEC: ed25519 over the manifest's exact bytes), as the
+// object roles/<role>/releases/<id>.json.sig and the file releases/<id>/manifest.json.sig:
+//   {"schema": "herd/signature@1", "alg": "ed25519", "keyId": "<16 hex>", "sig": "<base64, 64 bytes>"}
+// The signature covers the bytes as stored, so nothing is re-serialized before checking, and
+// it needs no role or id of its own: the manifest it covers names both, and the store refuses
+// a manifest whose role/id differ from its key. Pure.
+import { sign, verify } from 'node:crypto';
+import { z } from 'zod';
+import { IntegrityError } from '../errors.ts';
+import { formatIssues } from '../validate.ts';
+import type { SigningKey, TrustedKey } from './keys.ts';
+
+export const SIGNATURE_SCHEMA = 'herd/signature@1';
+const SIGNATURE_BYTES = 64;
+
+export const signatureSchema = z.strictObject({
+  schema: z.literal(SIGNATURE_SCHEMA),
+  alg: z.literal('ed25519'),
+  keyId: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits'),
+  sig: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64'),
+});
+export type SignatureDoc = z.infer<typeof signatureSchema>;
+
+export function signBytes(bytes: Buffer, key: SigningKey): SignatureDoc {
+  return { schema: SIGNATURE_SCHEMA, alg: 'ed25519', keyId: key.keyId, sig: sign(null, bytes, key.privateKey).toString('base64') };
+}
+
+/** The signature object's bytes as written to the store and the data directory. */
+export function encodeSignature(doc: SignatureDoc): Buffer {
+  return Buffer.from(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
+export interface VerifyInput {
+  /** The signed bytes, exactly as stored. */
+  bytes: Buffer;
+  /** The signature object's bytes, or null when there is none. */
+  signature: Buffer | null;
+  trusted: readonly TrustedKey[];
+  /** What is checked, for messages: `release web/v2`. */
+  what: string;
+  /** Where the signature was looked for, for messages: an object key or a file. */
+  where: string;
+}
+
+/** The trusted key that signed `bytes`, or an IntegrityError saying why there is none. */
+export function verifySignature(input: VerifyInput): TrustedKey {
+  const { what, where } = input;
+  if (!input.signature) throw new IntegrityError(`${what} is not signed (no ${where}); trustedKeys is set, so only signed releases run here`);
+  const doc = readSignature(input.signature, `${what}: signature ${where}`);
+  const key = input.trusted.find((k) => k.keyId === doc.keyId);
+  if (!key) {
+    throw new IntegrityError(`${what} is signed by key ${doc.keyId}, which is not in trustedKeys (${input.trusted.map((k) => k.keyId).join(', ')})`);
+  }
+  const sig = Buffer.from(doc.sig, 'base64');
+  if (sig.length !== SIGNATURE_BYTES || !verify(null, input.bytes, key.key, sig)) {
+    throw new IntegrityError(`${what}: the signature by key ${doc.keyId} does not match the manifest's bytes (changed after signing, or a bad signature)`);
+  }
+  return key;
+}
+
+/** Parses a signature object; anything else is an IntegrityError naming `where`. */
+export function readSignature(bytes: Buffer, where: string): SignatureDoc {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new IntegrityError(`${where} is not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  const result = signatureSchema.safeParse(json);
+  if (!result.success) throw new IntegrityError(`${formatIssues(where, result.error)}`);
+  return result.data;
+}
