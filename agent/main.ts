@@ -8,12 +8,14 @@ import { describeError, exitCodeOf, UsageError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createOutput, formatBytes, actor } from './commands/output.ts';
 import { publish } from './commands/publish.ts';
-import { roll } from './commands/roll.ts';
+import { roll, rollWarning } from './commands/roll.ts';
 import { rollback } from './commands/rollback.ts';
 import { describePause, setPaused } from './commands/pause.ts';
 import { status, renderStatus, DEFAULT_STALE_AFTER_S } from './commands/status.ts';
 import { pull } from './commands/pull.ts';
+import { keygen, DEFAULT_KEY_NAME } from './commands/keygen.ts';
 import { runDemo } from './commands/demo/index.ts';
+import { iamPolicies } from './commands/iam-policy.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { VERSION } from './version.ts';
 
@@ -80,15 +82,29 @@ export function buildProgram(): Command {
     .requiredOption('--code <dir|file.tar.gz>', 'code directory (with herd.json at its root) or a ready .tar.gz')
     .option('--config <dir|file.tar.gz>', 'config directory or .tar.gz')
     .option('--release <id>', 'release id (default: time and code digest)')
-    .action(async (flags: CommonFlags & { role: string; code: string; config?: string; release?: string }) => {
+    .option('--sign-key <file>', 'sign the manifest with this ed25519 private key (from herd keygen)')
+    .action(async (flags: CommonFlags & { role: string; code: string; config?: string; release?: string; signKey?: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
       const result = await publish({
         store: storeFor(flags, log), role: flags.role, code: flags.code, log, out,
         ...(flags.config !== undefined ? { config: flags.config } : {}),
         ...(flags.release !== undefined ? { release: flags.release } : {}),
+        ...(flags.signKey !== undefined ? { signKey: flags.signKey } : {}),
       });
       out.result(result.release, { ...result });
+    });
+
+  program.command('keygen')
+    .description('write an ed25519 key pair for signing releases; prints the public key line for the agents\' trustedKeys')
+    .requiredOption('--out <dir>', 'directory for NAME.key (private, mode 0600) and NAME.pub')
+    .option('--name <name>', 'file name stem', DEFAULT_KEY_NAME)
+    .option('--json', 'print one JSON document for scripts')
+    .option('--log-level <level>', 'log level for stderr', 'warn')
+    .action(async (flags: { out: string; name: string; json?: boolean; logLevel?: string }) => {
+      const out = createOutput({ json: flags.json ?? false });
+      const result = await keygen({ dir: flags.out, name: flags.name, out, log: cliLogger(flags) });
+      out.result(result.trustedKey, { ...result });
     });
 
   storeOptions(program.command('roll'))
@@ -107,6 +123,8 @@ export function buildProgram(): Command {
         ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
         ...(flags.waveInterval !== undefined ? { waveIntervalS: flags.waveInterval } : {}),
       });
+      const warning = rollWarning(channel);
+      if (warning) out.info(`note: ${warning}`);
       out.result(
         `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation})`,
         { channel },
@@ -178,6 +196,24 @@ export function buildProgram(): Command {
         `${result.release} -> ${result.dir} (${result.fetched ? `${formatBytes(result.bytes)} fetched` : 'already on disk'} in ${result.seconds.toFixed(2)} s)`,
         { ...result },
       );
+    });
+
+  program.command('iam-policy')
+    .description('print the IAM policies an instance and a publisher need (least privilege)')
+    .requiredOption('--bucket <name>', 'bucket the agents read and the publisher writes')
+    .option('--prefix <prefix>', 'key prefix under the bucket', 'herd')
+    .requiredOption('--role <role>', 'role the policies are for, or "*" for every role')
+    .option('--replica-bucket <name>', 'another bucket in the agents\' sources, e.g. a replica (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--which <policy>', 'instance, publisher or both', 'both')
+    .option('--partition <partition>', 'ARN partition: aws, aws-cn or aws-us-gov', 'aws')
+    .option('--no-describe-tags', 'leave out ec2:DescribeTags (instances with metadata tags on never call it)')
+    .option('--json', 'print {instance, publisher} as one JSON document')
+    .action((flags: { bucket: string; prefix: string; role: string; replicaBucket: string[]; which: string; partition: string; describeTags: boolean; json?: boolean }) => {
+      const result = iamPolicies({
+        bucket: flags.bucket, prefix: flags.prefix, role: flags.role, replicaBuckets: flags.replicaBucket,
+        which: flags.which, partition: flags.partition, describeTags: flags.describeTags,
+      });
+      createOutput({ json: flags.json ?? false }).result(result.text, result.data);
     });
 
   program.command('demo')

@@ -1,0 +1,185 @@
+// herd iam-policy: the IAM policies an instance and a publisher need, built from the same
+// object-store layout the agent and the CLI use, so a layout change shows up here. Pure.
+//
+// What IAM can and cannot express here (see README "Least privilege"):
+// - No policy variable holds the bare instance id in an S3 request (`aws:userid` is
+//   `ROLEID:i-...`, `ec2:SourceInstanceARN` the full ARN, `ec2:InstanceID` only exists on
+//   EC2 actions), so an instance may write any report of its own role, and nothing else.
+// - Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key; herd tells
+//   "not there yet" from "failed" by the 404, so both policies list the prefixes they read.
+import { z } from 'zod';
+import { UsageError } from '../errors.ts';
+import { sourceSchema } from '../config.ts';
+import { layoutFor } from '../store/layout.ts';
+import { roleSchema } from '../store/schemas.ts';
+import { formatIssues } from '../validate.ts';
+
+export type PolicyKind = 'instance' | 'publisher';
+export type PolicyChoice = PolicyKind | 'both';
+export const PARTITIONS = ['aws', 'aws-cn', 'aws-us-gov'] as const;
+export type Partition = (typeof PARTITIONS)[number];
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: 'Allow';
+  Action: string[];
+  Resource: string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+export interface PolicyDocument {
+  Version: '2012-10-17';
+  Statement: PolicyStatement[];
+}
+
+export interface IamPolicyInput {
+  bucket: string;
+  /** Key prefix under the bucket; 'herd' when unset, '' for none. */
+  prefix?: string;
+  /** A role name, or '*' for every role. */
+  role: string;
+  /** Further buckets in the agents' `sources` (replicas); both policies cover them too. */
+  replicaBuckets?: string[];
+  partition?: string;
+  /** Include ec2:DescribeTags for instances whose metadata tags are off (default true). */
+  describeTags?: boolean;
+}
+
+/** S3's naming rules for general purpose buckets, which is what an ARN can name. */
+const bucketSchema = z.string().regex(
+  /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+  'must be an S3 bucket name: 3-63 of [a-z0-9.-], starting and ending with a letter or digit',
+);
+// Not strict: iamPolicies() passes its own `which` along.
+const inputSchema = z.object({
+  bucket: bucketSchema,
+  prefix: sourceSchema.shape.prefix,
+  role: z.union([z.literal('*'), roleSchema]),
+  replicaBuckets: z.array(bucketSchema).default([]),
+  partition: z.enum(PARTITIONS, { error: `must be one of ${PARTITIONS.join(', ')}` }).default('aws'),
+  describeTags: z.boolean().default(true),
+});
+type Settings = z.infer<typeof inputSchema>;
+
+/** The validated settings, or UsageError naming the bad flag. */
+function settingsOf(input: IamPolicyInput): Settings {
+  const result = inputSchema.safeParse(input);
+  if (!result.success) throw new UsageError(formatIssues('iam-policy', result.error));
+  return result.data;
+}
+
+/** The keys (not ARNs) each policy names, taken from the store layout. */
+function keysOf(s: Settings) {
+  const layout = layoutFor(s.prefix);
+  const blobs = layout.blob(`sha256:${'0'.repeat(64)}`).slice(0, -64);
+  return {
+    base: s.prefix ? `${s.prefix}/` : '',
+    channel: layout.channel(s.role),
+    releases: `${layout.releasesPrefix(s.role)}*`,
+    blobs: `${blobs}*`,
+    reports: layout.report(s.role, '*'),
+    roleTree: `${layout.channel(s.role).slice(0, -'channel.json'.length)}*`,
+  };
+}
+
+function arns(s: Settings, keys: string[]): string[] {
+  return [s.bucket, ...s.replicaBuckets].flatMap((b) => keys.map((k) => `arn:${s.partition}:s3:::${b}/${k}`));
+}
+
+function bucketArns(s: Settings): string[] {
+  return [s.bucket, ...s.replicaBuckets].map((b) => `arn:${s.partition}:s3:::${b}`);
+}
+
+/**
+ * An instance of the role: read its channel, its manifests and the blobs; write reports
+ * under its role's instances/ only. No write to channel, manifests or blobs; no delete.
+ */
+export function instancePolicy(input: IamPolicyInput): PolicyDocument {
+  return instanceDocument(settingsOf(input));
+}
+
+function instanceDocument(s: Settings): PolicyDocument {
+  const k = keysOf(s);
+  const statements: PolicyStatement[] = [
+    { Sid: 'ReadChannelManifestsAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.releases, k.blobs]) },
+    { Sid: 'WriteReportsOfItsRoleOnly', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.reports]) },
+    {
+      Sid: 'MissingObjectsAnswer404Not403', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns(s),
+      Condition: { StringLike: { 's3:prefix': [k.channel, k.releases, k.blobs] } },
+    },
+  ];
+  if (s.describeTags) {
+    // DescribeTags has no resource-level permissions: "*" is the only Resource it takes.
+    statements.push({ Sid: 'OptionalDescribeTagsWhenMetadataTagsAreOff', Effect: 'Allow', Action: ['ec2:DescribeTags'], Resource: ['*'] });
+  }
+  return { Version: '2012-10-17', Statement: statements };
+}
+
+/**
+ * A publisher (publish, roll, rollback, pause, resume, status, pull): upload blobs
+ * (multipart included), add manifests that do not exist yet, rewrite the channel, read
+ * everything of the role and its reports. No delete, and no overwriting a manifest.
+ */
+export function publisherPolicy(input: IamPolicyInput): PolicyDocument {
+  return publisherDocument(settingsOf(input));
+}
+
+function publisherDocument(s: Settings): PolicyDocument {
+  const k = keysOf(s);
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'ReadRoleAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.releases, k.reports, k.blobs]) },
+      // lib-storage's multipart upload (create, parts, complete) is authorized as s3:PutObject.
+      { Sid: 'UploadBlobs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: arns(s, [k.blobs]) },
+      {
+        // herd writes manifests with If-None-Match: *; the condition makes that the only way.
+        Sid: 'AddManifestsNeverOverwrite', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.releases]),
+        Condition: { Null: { 's3:if-none-match': 'false' } },
+      },
+      { Sid: 'PointTheChannel', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.channel]) },
+      {
+        Sid: 'ListRoleAndBlobs', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns(s),
+        Condition: { StringLike: { 's3:prefix': [k.roleTree, k.blobs] } },
+      },
+    ],
+  };
+}
+
+export interface IamPolicyResult {
+  /** For people: each chosen policy under a heading. */
+  text: string;
+  /** For scripts: {instance?, publisher?}. */
+  data: Partial<Record<PolicyKind, PolicyDocument>>;
+}
+
+/** The chosen policies, for people and for scripts; UsageError on a bad flag. */
+export function iamPolicies(input: IamPolicyInput & { which?: string }): IamPolicyResult {
+  const which = input.which ?? 'both';
+  if (which !== 'instance' && which !== 'publisher' && which !== 'both') {
+    throw new UsageError(`iam-policy: --which must be instance, publisher or both, not "${which}"`);
+  }
+  const s = settingsOf(input);
+  const where = `s3://${s.bucket}/${keysOf(s).base}`;
+  const roleWords = s.role === '*' ? 'every role' : `role ${s.role}`;
+  const data: IamPolicyResult['data'] = {};
+  const parts: string[] = [];
+  if (which !== 'publisher') {
+    data.instance = instanceDocument(s);
+    parts.push([
+      `# Instance policy: for the instance profile of ${roleWords}.`,
+      `# Reads the channel, manifests and blobs under ${where}; writes only reports under roles/${s.role}/instances/.`,
+      ...(s.describeTags ? ['# The last statement (ec2:DescribeTags) is needed only when instance metadata tags are off.'] : []),
+      JSON.stringify(data.instance, null, 2),
+    ].join('\n'));
+  }
+  if (which !== 'instance') {
+    data.publisher = publisherDocument(s);
+    parts.push([
+      `# Publisher policy: for whoever runs publish, roll, rollback, pause, resume, status and pull for ${roleWords}.`,
+      `# Uploads blobs and adds manifests under ${where} (never overwrites one, never deletes), rewrites the channel, reads reports.`,
+      JSON.stringify(data.publisher, null, 2),
+    ].join('\n'));
+  }
+  return { text: parts.join('\n\n'), data };
+}

@@ -1,0 +1,167 @@
+// herd iam-policy: what each policy lets an instance and a publisher do, checked against
+// the keys the store layout really uses, and what bad flags get.
+import { describe, expect, it } from 'vitest';
+import { iamPolicies, instancePolicy, publisherPolicy, type PolicyDocument } from '../../agent/commands/iam-policy.ts';
+import { UsageError } from '../../agent/errors.ts';
+import { layoutFor } from '../../agent/store/layout.ts';
+
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
+
+/** IAM's resource matching: '*' any run of characters (slashes too), '?' one character. */
+function matches(pattern: string, arn: string): boolean {
+  const re = new RegExp(`^${pattern.split('').map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\/]/g, '\\$&'))).join('')}$`);
+  return re.test(arn);
+}
+
+/** Whether any statement allows `action` on `key` of `bucket`, ignoring conditions. */
+function allows(policy: PolicyDocument, action: string, bucket: string, key: string): boolean {
+  const arn = `arn:aws:s3:::${bucket}/${key}`;
+  return policy.Statement.some((s) => s.Action.includes(action) && s.Resource.some((r) => matches(r, arn)));
+}
+
+function statement(policy: PolicyDocument, sid: string) {
+  const found = policy.Statement.find((s) => s.Sid === sid);
+  if (!found) throw new Error(`no statement ${sid}`);
+  return found;
+}
+
+describe('the instance policy', () => {
+  const policy = instancePolicy({ bucket: 'fleet-bucket', role: 'web' });
+  const layout = layoutFor('herd');
+
+  it('reads its role\'s channel, manifests and every blob', () => {
+    for (const key of [layout.channel('web'), layout.manifest('web', 'v42'), layout.blob(DIGEST)]) {
+      expect(allows(policy, 's3:GetObject', 'fleet-bucket', key), key).toBe(true);
+    }
+  });
+
+  it('reads nothing of another role, and nothing in another bucket', () => {
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.channel('api'))).toBe(false);
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.manifest('api', 'v1'))).toBe(false);
+    expect(allows(policy, 's3:GetObject', 'other-bucket', layout.channel('web'))).toBe(false);
+  });
+
+  it('writes reports of its role and nothing else', () => {
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.report('web', 'i-0abc'))).toBe(true);
+    const forbidden = [
+      layout.channel('web'), layout.manifest('web', 'v42'), layout.blob(DIGEST),
+      layout.report('api', 'i-0abc'), `${layout.reportsPrefix('web')}i-0abc.txt`,
+    ];
+    for (const key of forbidden) expect(allows(policy, 's3:PutObject', 'fleet-bucket', key), key).toBe(false);
+    const actions = policy.Statement.flatMap((s) => s.Action);
+    expect(actions.filter((a) => a.startsWith('s3:')).sort()).toEqual(['s3:GetObject', 's3:ListBucket', 's3:PutObject']);
+  });
+
+  it('lists only what it may read, so a missing object answers 404 rather than 403', () => {
+    expect(statement(policy, 'MissingObjectsAnswer404Not403')).toEqual({
+      Sid: 'MissingObjectsAnswer404Not403', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['arn:aws:s3:::fleet-bucket'],
+      Condition: { StringLike: { 's3:prefix': ['herd/roles/web/channel.json', 'herd/roles/web/releases/*', 'herd/blobs/sha256/*'] } },
+    });
+  });
+
+  it('carries ec2:DescribeTags on "*" as an optional last statement, left out on request', () => {
+    expect(policy.Statement.at(-1)).toEqual({
+      Sid: 'OptionalDescribeTagsWhenMetadataTagsAreOff', Effect: 'Allow', Action: ['ec2:DescribeTags'], Resource: ['*'],
+    });
+    const without = instancePolicy({ bucket: 'fleet-bucket', role: 'web', describeTags: false });
+    expect(without.Statement.flatMap((s) => s.Action)).not.toContain('ec2:DescribeTags');
+  });
+});
+
+describe('the publisher policy', () => {
+  const policy = publisherPolicy({ bucket: 'fleet-bucket', role: 'web' });
+  const layout = layoutFor('herd');
+
+  it('uploads blobs (multipart too), adds manifests, rewrites the channel, reads reports', () => {
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.blob(DIGEST))).toBe(true);
+    expect(allows(policy, 's3:AbortMultipartUpload', 'fleet-bucket', layout.blob(DIGEST))).toBe(true);
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.manifest('web', 'v42'))).toBe(true);
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.channel('web'))).toBe(true);
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.report('web', 'i-0abc'))).toBe(true);
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.blob(DIGEST))).toBe(true);
+  });
+
+  it('never deletes, never writes reports or another role\'s objects', () => {
+    const actions = policy.Statement.flatMap((s) => s.Action);
+    expect(actions).not.toContain('s3:DeleteObject');
+    expect(actions.some((a) => a.includes('*'))).toBe(false);
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.report('web', 'i-0abc'))).toBe(false);
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.channel('api'))).toBe(false);
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.channel('api'))).toBe(false);
+  });
+
+  it('may write a manifest only with If-None-Match, so a published release cannot be rewritten', () => {
+    expect(statement(policy, 'AddManifestsNeverOverwrite').Condition).toEqual({ Null: { 's3:if-none-match': 'false' } });
+    const unconditional = policy.Statement.filter((s) => !s.Condition && s.Action.includes('s3:PutObject'));
+    for (const s of unconditional) expect(s.Resource.some((r) => matches(r, `arn:aws:s3:::fleet-bucket/${layout.manifest('web', 'v1')}`))).toBe(false);
+  });
+
+  it('lists the role\'s tree and the blobs (status reads the reports)', () => {
+    expect(statement(policy, 'ListRoleAndBlobs').Condition).toEqual({ StringLike: { 's3:prefix': ['herd/roles/web/*', 'herd/blobs/sha256/*'] } });
+  });
+});
+
+describe('bucket, prefix, role, replicas and partition', () => {
+  it.each([
+    ['herd', 'arn:aws:s3:::b-1/herd/roles/web/channel.json'],
+    ['', 'arn:aws:s3:::b-1/roles/web/channel.json'],
+    ['/team/herd/', 'arn:aws:s3:::b-1/team/herd/roles/web/channel.json'],
+  ])('prefix %j puts the channel at %s', (prefix, arn) => {
+    expect(instancePolicy({ bucket: 'b-1', prefix, role: 'web' }).Statement[0]?.Resource[0]).toBe(arn);
+  });
+
+  it('role "*" covers every role', () => {
+    const policy = instancePolicy({ bucket: 'b-1', role: '*' });
+    expect(allows(policy, 's3:GetObject', 'b-1', layoutFor('herd').channel('api'))).toBe(true);
+    expect(allows(policy, 's3:PutObject', 'b-1', layoutFor('herd').report('web', 'i-1'))).toBe(true);
+  });
+
+  it('replica buckets get the same grants', () => {
+    const policy = instancePolicy({ bucket: 'primary', role: 'web', replicaBuckets: ['replica-eu'] });
+    expect(allows(policy, 's3:GetObject', 'replica-eu', layoutFor('herd').channel('web'))).toBe(true);
+    expect(allows(policy, 's3:PutObject', 'replica-eu', layoutFor('herd').report('web', 'i-1'))).toBe(true);
+    expect(statement(policy, 'MissingObjectsAnswer404Not403').Resource).toEqual(['arn:aws:s3:::primary', 'arn:aws:s3:::replica-eu']);
+  });
+
+  it('names the partition in every ARN', () => {
+    const policy = publisherPolicy({ bucket: 'b-1', role: 'web', partition: 'aws-cn' });
+    const resources = policy.Statement.flatMap((s) => s.Resource);
+    expect(resources.every((r) => r.startsWith('arn:aws-cn:s3:::b-1'))).toBe(true);
+  });
+
+  it.each([
+    [{ bucket: 'My_Bucket', role: 'web' }, 'bucket: must be an S3 bucket name'],
+    [{ bucket: 'ab', role: 'web' }, 'bucket: must be an S3 bucket name'],
+    [{ bucket: 'b-1', role: '../etc' }, 'role'],
+    [{ bucket: 'b-1', role: 'web*' }, 'role'],
+    [{ bucket: 'b-1', role: 'web', prefix: 'herd/*' }, 'prefix: may hold only'],
+    [{ bucket: 'b-1', role: 'web', prefix: '${aws:userid}' }, 'prefix: may hold only'],
+    [{ bucket: 'b-1', role: 'web', replicaBuckets: ['UPPER'] }, 'replicaBuckets.0: must be an S3 bucket name'],
+    [{ bucket: 'b-1', role: 'web', partition: 'aws-moon' }, 'partition: must be one of aws, aws-cn, aws-us-gov'],
+  ])('refuses %j naming the field', (input, message) => {
+    expect(() => iamPolicies(input)).toThrow(UsageError);
+    expect(() => iamPolicies(input)).toThrow(message);
+  });
+});
+
+describe('what the command prints', () => {
+  it('both policies under a heading each for people, {instance, publisher} for scripts', () => {
+    const { text, data } = iamPolicies({ bucket: 'b-1', role: 'web' });
+    expect(Object.keys(data)).toEqual(['instance', 'publisher']);
+    expect(text).toMatch(/^# Instance policy: for the instance profile of role web\./);
+    expect(text).toContain('\n# Publisher policy: ');
+    // Each policy is printed as it is in the JSON, ready to paste.
+    const blocks = text.split('\n\n').map((part) => part.split('\n').filter((l) => !l.startsWith('#')).join('\n'));
+    expect(blocks.map((b) => JSON.parse(b))).toEqual([data.instance, data.publisher]);
+  });
+
+  it.each([['instance', ['instance']], ['publisher', ['publisher']]])('--which %s prints only that one', (which, keys) => {
+    const { text, data } = iamPolicies({ bucket: 'b-1', role: 'web', which });
+    expect(Object.keys(data)).toEqual(keys);
+    expect(text.match(/^# \w+ policy:/gm)).toHaveLength(1);
+  });
+
+  it('refuses an unknown --which', () => {
+    expect(() => iamPolicies({ bucket: 'b-1', role: 'web', which: 'admin' })).toThrow('--which must be instance, publisher or both');
+  });
+});
