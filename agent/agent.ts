@@ -527,8 +527,17 @@ export class Agent {
     }
     if (identityChanged || prev.appPort !== next.appPort || prev.appUser !== next.appUser || prev.dataDir !== next.dataDir) {
       const running = this.runner?.release ?? null;
+      // Build (and look up appUser) before stopping anything: a bad new setting must not
+      // leave the instance without its app.
+      let next: ReleaseRunner;
+      try {
+        next = await this.buildRunner();
+      } catch (err) {
+        this.fail(err, 'the changed config cannot be applied; the app keeps running as before');
+        return;
+      }
       await this.runner?.stop();
-      this.runner = await this.buildRunner();
+      this.runner = next;
       if (running && !identityChanged) await this.startRelease(running, this.generation);
     }
     this.log.info({ sources: this.stores.map((s) => s.name), healthPort: this.server?.port }, 'config reloaded');

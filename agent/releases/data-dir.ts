@@ -1,7 +1,7 @@
 // The data directory (SPEC "Data directory"): blobs/, releases/<id>/, current, state.json.
 // A release directory appears only complete: it is built under releases/.staging-* and
 // renamed into place, so an agent killed at any point never runs half a release.
-import { mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import { parseJson, parseWith } from '../validate.ts';
@@ -80,8 +80,12 @@ export class DataDir {
     return { id, manifest, dir, codeDir: join(dir, 'code'), configDir: join(dir, 'config') };
   }
 
+  /** A fresh staging directory, 0755 like the rest of the tree: mkdtemp makes it 0700, and it
+   *  becomes releases/<id>, which the app must traverse when it runs as appUser. */
   async createStaging(id: string): Promise<string> {
-    return mkdtemp(join(this.releasesDir, `${STAGING_PREFIX}${id}-`));
+    const dir = await mkdtemp(join(this.releasesDir, `${STAGING_PREFIX}${id}-`));
+    await chmod(dir, 0o755);
+    return dir;
   }
 
   /** Moves a finished staging directory into place as releases/<id>. */

@@ -41,6 +41,14 @@ describe('agent config and crash loops', () => {
       await expect(get(`http://127.0.0.1:${port1}/healthz`)).rejects.toThrow();
       expect(JSON.parse((await get(`http://127.0.0.1:${port2}/status`)).body).pid).toBe(pid);
 
+      if (process.getuid?.() === 0) {
+        // As root the app runs as appUser; a new one that does not exist leaves the app running as it was.
+        await agentConfig(file, { ...base, healthPort: port2, appPort: await freePort(), appUser: 'no-such-user-herd' });
+        await waitUntil('the refusal logged', async () => agent.lines.some((l) => l.msg === 'the changed config cannot be applied; the app keeps running as before') || undefined);
+        expect((await get(`http://127.0.0.1:${port2}/healthz`)).status).toBe(200);
+        expect(JSON.parse((await get(`http://127.0.0.1:${appPort}/`)).body).pid).toBe(pid);
+      }
+
       await writeFile(file, '{ "sources": [ ');
       await waitUntil('the refusal logged', async () => agent.lines.some((l) => l.msg === 'the changed config file is invalid; keeping the running config') || undefined);
       expect((await get(`http://127.0.0.1:${port2}/healthz`)).status).toBe(200);
