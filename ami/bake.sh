@@ -19,7 +19,7 @@ fi
 install -d -m 0755 /var/lib/herd
 
 if [ -n "${BAKE_ROLE:-}" ]; then
-  node /opt/herd/herd.mjs pull --role "$BAKE_ROLE" --bucket "${BAKE_BUCKET:?}" --data-dir /var/lib/herd
+  node --max-semi-space-size=1 /opt/herd/herd.mjs pull --role "$BAKE_ROLE" --bucket "${BAKE_BUCKET:?}" --data-dir /var/lib/herd
 fi
 # An image must not carry an instance's identity into the next instance.
 rm -f /var/lib/herd/identity.json

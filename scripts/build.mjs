@@ -21,7 +21,9 @@ const result = await build({
   external: ['s3rver'],
   define: { HERD_VERSION: JSON.stringify(pkg.version) },
   // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
-  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __herdRequire } from 'node:module';\nconst require = __herdRequire(import.meta.url);" },
+  // Run directly (`./herd.mjs`, a `herd` on PATH) it gets the small young generation the
+  // systemd unit also gives it: see packaging/herd-agent.service.
+  banner: { js: "#!/usr/bin/env -S node --max-semi-space-size=1\nimport { createRequire as __herdRequire } from 'node:module';\nconst require = __herdRequire(import.meta.url);" },
   metafile: true,
   logLevel: 'warning',
 });

@@ -1,0 +1,56 @@
+// The agent's idle memory: a real `herd agent` (static identity) serving a small release
+// from the local store, left alone after it turns healthy; then the resident set of the
+// agent process itself (not the app it supervises), next to a bare node process's.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort, procStatusBytes, run, start, stopChild } from './procs.mjs';
+
+/**
+ * input: { herdFile, env, endpoint, bucket, work, appDir, configDir, idleS, log }.
+ * Publishes appDir/configDir as role `idle`, rolls it, runs the agent until healthy,
+ * waits idleS seconds, and returns { agentRss, agentHwm, bareRss } in bytes.
+ */
+export async function measureAgentIdle(input) {
+  const { herdFile, env, endpoint, bucket, work, log } = input;
+  const store = ['--bucket', bucket, '--endpoint', endpoint];
+  const herd = (args) => run(process.execPath, [herdFile, ...args], { env });
+  await herd(['publish', ...store, '--role', 'idle', '--code', input.appDir, '--config', input.configDir, '--release', 'hello-1', '--json']);
+  await herd(['roll', ...store, '--role', 'idle', '--release', 'hello-1', '--json']);
+
+  const [healthPort, appPort] = [await freePort(), await freePort()];
+  const configFile = join(work, 'agent.json');
+  await writeFile(configFile, JSON.stringify({
+    sources: [{ bucket, prefix: 'herd', endpoint, forcePathStyle: true }],
+    dataDir: join(work, 'agent-data'), healthPort, healthHost: '127.0.0.1', appPort, appUser: null,
+    identity: { provider: 'static', instanceId: 'i-bench', role: 'idle', az: 'local-1a', region: 'local' },
+  }));
+  const agent = start(process.execPath, [herdFile, 'agent', '--config', configFile], { env });
+  const bare = start(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { env });
+  try {
+    await untilHealthy(agent, `http://127.0.0.1:${healthPort}/healthz`, 60_000);
+    log(`agent healthy; idling ${input.idleS} s`);
+    await new Promise((r) => setTimeout(r, input.idleS * 1000));
+    return {
+      agentRss: await procStatusBytes(agent.child.pid, 'VmRSS'),
+      agentHwm: await procStatusBytes(agent.child.pid, 'VmHWM'),
+      bareRss: await procStatusBytes(bare.child.pid, 'VmRSS'),
+    };
+  } finally {
+    // SIGTERM to the agent alone: it stops its app itself, as under systemd.
+    await Promise.all([stopChild(agent.child, 20_000, { group: false }), stopChild(bare.child)]);
+  }
+}
+
+async function untilHealthy(agent, url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (agent.child.exitCode !== null || agent.child.signalCode !== null) {
+      const { code, signal, stdout } = await agent.exited;
+      throw new Error(`the agent exited (${signal ?? `code ${code}`}) before turning healthy:\n${stdout.slice(-2000)}`);
+    }
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`the agent did not turn healthy within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
