@@ -22,6 +22,7 @@ import { DataDir, type InstalledRelease } from './releases/data-dir.ts';
 import { checkInstalledSignature, fetchRelease } from './releases/fetch-release.ts';
 import { parseTrustedKeys } from './signing/keys.ts';
 import { pruneDataDir } from './releases/prune.ts';
+import { reapLeftoverApp } from './supervisor/app-record.ts';
 import { withFailure, withLastKnownGood, type LocalState } from './releases/state.ts';
 import { decideRelease } from './rollout/decide.ts';
 import { planApply, pollDelayMs, shouldRollBackCrashLoop } from './rollout/plan.ts';
@@ -103,6 +104,7 @@ export class Agent {
   /** Boots: returns once the first release runs (or the agent is stopped); then keeps following the channel. */
   async start(): Promise<void> {
     await this.dataDir.init();
+    await reapLeftoverApp({ file: join(this.config.dataDir, 'app.pid'), log: this.log });
     this.state = await this.dataDir.readState();
     this.server = await this.startServer();
     this.identity = await this.resolveIdentityOrCached();
@@ -193,6 +195,7 @@ export class Agent {
   /** Polls with jitter; backs off with jitter on errors; never gives up. */
   private async watchLoop(): Promise<void> {
     let failures = 0;
+    let pollError: string | null = null;
     while (!this.stopped) {
       const delay = failures === 0
         ? pollDelayMs(this.config.pollIntervalS, Math.random)
@@ -202,9 +205,16 @@ export class Agent {
       try {
         await this.serial(() => this.tick());
         failures = 0;
+        // The store answers again: the poll failure it reported is over (unless something newer replaced it).
+        if (pollError !== null && this.lastError === pollError) {
+          this.lastError = null;
+          this.changed();
+        }
+        pollError = null;
       } catch (err) {
         failures += 1;
         this.fail(err, 'channel poll failed; the running app keeps serving');
+        pollError = this.lastError;
       }
       if (Date.now() - this.reportedAtMs >= REPORT_HEARTBEAT_MS) this.changed();
     }
@@ -486,6 +496,7 @@ export class Agent {
       ...(this.config.appPort !== undefined ? { appPort: this.config.appPort } : {}),
       ...(user ? { user } : {}),
       configDir: join(this.dataDir.currentLink, 'config'),
+      appRecordFile: join(this.dataDir.root, 'app.pid'),
       baseEnv: this.input.baseEnv, metrics: this.metrics, log: this.input.log,
       onChange: () => this.onRunnerChange(),
     });

@@ -13,6 +13,8 @@ import { emptyState, localStateSchema, type LocalState } from './state.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
 const STAGING_PREFIX = '.staging-';
+/** How atomic.ts names a file or link while it is being written: `.<name>.<12 hex>.tmp`. */
+const ATOMIC_TEMP = /^\..+\.[0-9a-f]{12}\.tmp$/;
 
 export interface InstalledRelease {
   id: string;
@@ -51,6 +53,10 @@ export class DataDir {
     }
     for (const name of await readdir(this.blobsDir)) {
       if (name.endsWith('.part') || name.endsWith('.tmp')) await rm(join(this.blobsDir, name), { force: true });
+    }
+    // Temp names of writeFileAtomic/swapSymlink (state.json, identity.json, the `current` swap) cut short.
+    for (const name of await readdir(this.root)) {
+      if (ATOMIC_TEMP.test(name)) await rm(join(this.root, name), { force: true });
     }
   }
 

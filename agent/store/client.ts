@@ -5,6 +5,9 @@ import type { SourceConfig } from '../config.ts';
 
 export interface StaticCredentials { accessKeyId: string; secretAccessKey: string }
 
+/** A connection that moves no byte for this long is dead. */
+const SOCKET_IDLE_MS = 15_000;
+
 /** `credentials` only for local stores (demo, tests); otherwise the default chain. */
 export function createS3Client(source: SourceConfig, credentials?: StaticCredentials): S3Client {
   const custom = source.endpoint !== undefined;
@@ -20,6 +23,9 @@ export function createS3Client(source: SourceConfig, credentials?: StaticCredent
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
     ...(credentials ? { credentials } : {}),
-    requestHandler: { connectionTimeout: 3_000, requestTimeout: 30_000 },
+    // socketTimeout is the idle limit (no byte either way): a stalled download or an answer
+    // that never comes fails instead of hanging. (requestTimeout, in this SDK, only warns
+    // unless throwOnRequestTimeout is set, and would also cut off long, healthy transfers.)
+    requestHandler: { connectionTimeout: 3_000, socketTimeout: SOCKET_IDLE_MS },
   });
 }

@@ -30,6 +30,12 @@ export type ChannelRead =
 
 /** Documents are small; anything larger than this is refused before parsing. */
 const MAX_DOCUMENT_BYTES = 1024 * 1024;
+/**
+ * A document (channel, manifest, signature, report), or a blob's first byte, that has not
+ * come within this, retries included, is not coming: a store that accepts connections and
+ * never answers is down, and must not hold a poll, or the failover to the next source, for ever.
+ */
+const DOCUMENT_DEADLINE_MS = 10_000;
 
 export class ObjectStore {
   readonly source: SourceConfig;
@@ -50,13 +56,15 @@ export class ObjectStore {
   async getChannel(role: string, etag?: string | null): Promise<ChannelRead> {
     const key = this.layout.channel(role);
     try {
-      const out = await this.client.send(new GetObjectCommand({
-        Bucket: this.source.bucket, Key: key, ...(etag ? { IfNoneMatch: etag } : {}),
-      }));
-      const text = await readDocument(out.Body as Readable | undefined, key);
+      const { text, etag: newEtag } = await this.withinDeadline(key, async (abortSignal) => {
+        const out = await this.client.send(new GetObjectCommand({
+          Bucket: this.source.bucket, Key: key, ...(etag ? { IfNoneMatch: etag } : {}),
+        }), { abortSignal });
+        return { text: await readDocument(out.Body as Readable | undefined, key), etag: out.ETag ?? null };
+      });
       const channel = parseWith(channelSchema, parseJson(text, key, integrity), key, integrity);
       if (channel.role !== role) throw new IntegrityError(`${key}: names role "${channel.role}", expected "${role}"`);
-      return { kind: 'found', channel, etag: out.ETag ?? null };
+      return { kind: 'found', channel, etag: newEtag };
     } catch (err) {
       if (statusOf(err) === 304) return { kind: 'not-modified' };
       if (isNotFound(err)) return { kind: 'missing' };
@@ -81,8 +89,10 @@ export class ObjectStore {
     const key = this.layout.manifest(role, releaseId);
     let bytes: Buffer;
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }));
-      bytes = await readDocumentBytes(out.Body as Readable | undefined, key);
+      bytes = await this.withinDeadline(key, async (abortSignal) => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal });
+        return readDocumentBytes(out.Body as Readable | undefined, key);
+      });
     } catch (err) {
       if (isNotFound(err)) throw new NotFoundError(`release ${releaseId} of role ${role} is not published (${this.name}/${key} not found)`, { cause: err });
       throw this.wrap(err, 'read', key);
@@ -104,8 +114,10 @@ export class ObjectStore {
   async getSignature(role: string, releaseId: string): Promise<Buffer | null> {
     const key = this.layout.signature(role, releaseId);
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }));
-      return await readDocumentBytes(out.Body as Readable | undefined, key);
+      return await this.withinDeadline(key, async (abortSignal) => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal });
+        return readDocumentBytes(out.Body as Readable | undefined, key);
+      });
     } catch (err) {
       if (isNotFound(err)) return null;
       throw this.wrap(err, 'read', key);
@@ -121,7 +133,7 @@ export class ObjectStore {
   async headBlob(digest: string): Promise<number | null> {
     const key = this.layout.blob(digest);
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.source.bucket, Key: key }));
+      const out = await this.withinDeadline(key, (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal }));
       return out.ContentLength ?? 0;
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -156,7 +168,8 @@ export class ObjectStore {
   async getBlobStream(digest: string): Promise<{ body: Readable; size: number | null }> {
     const key = this.layout.blob(digest);
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }));
+      // The deadline covers the wait for the first byte; a long download is the socket idle timeout's to watch.
+      const out = await this.withinDeadline(key, (abortSignal) => this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal }));
       if (!out.Body) throw new StoreError(`${this.name}/${key}: empty response body`);
       return { body: out.Body as Readable, size: out.ContentLength ?? null };
     } catch (err) {
@@ -200,13 +213,27 @@ export class ObjectStore {
 
   private async putBytes(key: string, body: Buffer, contentType: string, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<void> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.source.bucket, Key: key, Body: body, ContentType: contentType, ...cond }));
+      await this.withinDeadline(key, (abortSignal) => this.client.send(new PutObjectCommand({ Bucket: this.source.bucket, Key: key, Body: body, ContentType: contentType, ...cond }), { abortSignal }));
       this.log.debug({ key, bytes: body.length }, 'wrote object');
     } catch (err) {
       if (statusOf(err) === 412 || statusOf(err) === 409) {
         throw new ConflictError(`${this.name}/${key} changed or exists already (conditional write refused)`, { cause: err });
       }
       throw this.wrap(err, 'write', key);
+    }
+  }
+
+  /** Runs one exchange with the store under DOCUMENT_DEADLINE_MS; past it, the request is aborted and a StoreError says so. */
+  private async withinDeadline<T>(key: string, exchange: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), DOCUMENT_DEADLINE_MS);
+    try {
+      return await exchange(controller.signal);
+    } catch (err) {
+      if (controller.signal.aborted) throw new StoreError(`cannot reach ${this.name}/${key}: no answer within ${DOCUMENT_DEADLINE_MS / 1000}s`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

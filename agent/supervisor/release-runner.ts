@@ -8,6 +8,7 @@ import type { InstalledRelease } from '../releases/data-dir.ts';
 import type { SignalName } from '../store/schemas.ts';
 import { describeError } from '../errors.ts';
 import { startApp, describeExit, type AppHandle } from './app-process.ts';
+import { forgetApp, recordApp } from './app-record.ts';
 import { backoffDelay, probeHealth, waitHealthy } from './health-check.ts';
 
 export interface ReleaseRunnerInput {
@@ -27,6 +28,8 @@ export interface ReleaseRunnerInput {
   log: Logger;
   /** Called whenever health or state changes, to refresh /status and the report. */
   onChange: () => void;
+  /** Where the running app's pid is recorded, for the next run to stop it after a crash of the agent. */
+  appRecordFile?: string;
   /** How often a running app's health is probed. */
   probeIntervalMs?: number;
 }
@@ -109,6 +112,7 @@ export class ReleaseRunner {
     }
     this.handle = null;
     this.pid = null;
+    if (this.input.appRecordFile) forgetApp(this.input.appRecordFile);
     // Nothing runs now: the agent must not take this release for the one serving.
     this.release = null;
     this.input.metrics.appUp.set(0);
@@ -149,6 +153,7 @@ export class ReleaseRunner {
     });
     this.handle = handle;
     this.pid = handle.pid || null;
+    if (handle.pid && this.input.appRecordFile) recordApp(this.input.appRecordFile, handle.pid);
     this.startedAt = Date.now();
     this.input.metrics.appUp.set(handle.pid ? 1 : 0);
     const exited = handle.exited.then(

@@ -147,7 +147,7 @@ describe('herd rollback, pause, resume and status against a real S3 server', () 
       expect(table[1]).toMatch(/^i-0stale\s+eu-west-1a\s+v1\s+v2\s+crash-loop\s+no\s+10m STALE\s+app exited with code 1$/);
       expect(table[2]).toMatch(/^i-0fresh\s+eu-west-1b\s+v2\s+v2\s+running\s+yes\s+\d+s$/);
       expect(table[3]).toMatch(/^i-0garbage(\s+-){6}\s+unreadable: .*i-0garbage\.json: not valid JSON/);
-      expect(lines.at(-1)).toBe('3 instances: 1 healthy, 1 on v2, 1 stale (no report for over 60s), 1 unreadable');
+      expect(lines.at(-1)).toBe('3 instances: 1 healthy, 1 on v2, 1 stale (no report for over 180s), 1 unreadable');
     });
 
     it('prints one JSON document with --json; --stale-after moves the line', async () => {
