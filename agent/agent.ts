@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { AgentConfig } from './config.ts';
 import { lookupUser, needsUserSwitch } from './app-user.ts';
-import { describeError, IdentityError, StoreError } from './errors.ts';
+import { describeError, HerdError, IdentityError, StoreError } from './errors.ts';
 import { createMetrics, type AgentMetrics } from './health/metrics.ts';
 import { startHealthServer } from './health/server.ts';
 import { ImdsClient } from './identity/imds-client.ts';
@@ -213,7 +213,7 @@ export class Agent {
         pollError = null;
       } catch (err) {
         failures += 1;
-        this.fail(err, 'channel poll failed; the running app keeps serving');
+        this.fail(err, 'following the channel failed; the running app keeps serving');
         pollError = this.lastError;
       }
       if (Date.now() - this.reportedAtMs >= REPORT_HEARTBEAT_MS) this.changed();
@@ -285,7 +285,10 @@ export class Agent {
 
   /** Fetch (the old app serves meanwhile), then start, reload or switch. True when `id` runs healthy. */
   private async apply(id: string, generation: number): Promise<boolean> {
-    const target = await this.fetch(id);
+    // Named as what failed: a refused or unreachable release is not a channel problem.
+    const target = await this.fetch(id).catch((err: unknown) => {
+      throw new HerdError(`cannot fetch release ${id}`, { cause: err });
+    });
     if (this.stopped) return true;
     const runner = this.runner as ReleaseRunner;
     const running = runner.release;
