@@ -127,6 +127,8 @@ export class Agent {
     this.wakeAll();
     this.stopNoticeWatch?.();
     await this.closeWatcher?.();
+    // Stopping first ends a health gate or restart in flight, so the queue can drain; the
+    // second stop below catches an app that queued work started meanwhile.
     await this.runner?.stop();
     await this.queue.catch(() => {});
     await this.loop?.catch(() => {});

@@ -4,7 +4,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { startLocalS3, LOCAL_S3_CREDENTIALS, type LocalS3 } from '../../agent/commands/local-s3.ts';
+import type { SourceConfig } from '../../agent/config.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { createS3Client } from '../../agent/store/client.ts';
+import { ObjectStore } from '../../agent/store/object-store.ts';
 import { freePort } from '../../agent/commands/demo/ports.ts';
 
 export { freePort };
@@ -39,14 +44,29 @@ export function runHerd(args: string[], env: Record<string, string> = cleanEnv(S
   });
 }
 
-export interface Workspace { dir: string; s3: LocalS3; bucket: string; storeFlags: string[]; close(): Promise<void> }
+export interface Workspace {
+  dir: string;
+  s3: LocalS3;
+  bucket: string;
+  storeFlags: string[];
+  /** The workspace's store as a source config, prefix `herd`. */
+  source: SourceConfig;
+  /** An ObjectStore on it with s3rver's credentials, for reading and planting objects directly. */
+  store(): ObjectStore;
+  /** An S3 client on it with s3rver's credentials. */
+  client(): S3Client;
+  close(): Promise<void>;
+}
 
 export async function workspace(bucket = 'herd-test'): Promise<Workspace> {
   const dir = await mkdtemp(join(tmpdir(), 'herd-it-'));
   const s3 = await startLocalS3({ directory: join(dir, 's3'), buckets: [bucket] });
+  const source: SourceConfig = { bucket, prefix: 'herd', endpoint: s3.endpoint, forcePathStyle: true };
+  const client = () => createS3Client(source, LOCAL_S3_CREDENTIALS);
   return {
-    dir, s3, bucket,
+    dir, s3, bucket, source, client,
     storeFlags: ['--bucket', bucket, '--endpoint', s3.endpoint],
+    store: () => new ObjectStore({ source, log: silentLogger(), client: client() }),
     async close() {
       await s3.close();
       await rm(dir, { recursive: true, force: true });

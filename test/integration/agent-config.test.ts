@@ -4,10 +4,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_S3_CREDENTIALS } from '../../agent/commands/local-s3.ts';
-import { silentLogger } from '../../agent/log.ts';
-import { createS3Client } from '../../agent/store/client.ts';
-import { ObjectStore } from '../../agent/store/object-store.ts';
 import {
   HELLO_APP, S3_ENV, cleanEnv, freePort, get, runHerd, startAgent, waitUntil, workspace, type Workspace,
 } from '../helpers/harness.ts';
@@ -97,8 +93,7 @@ describe('agent config and crash loops', () => {
       expect(status.restarts).toBeGreaterThanOrEqual(3);
       expect(status.lastError).toContain('exited on its own');
       expect((await get(`http://127.0.0.1:${healthPort}/healthz`)).status).toBe(503);
-      const source = { bucket: ws.bucket, prefix: 'herd', endpoint: ws.s3.endpoint, forcePathStyle: true };
-      const store = new ObjectStore({ source, log: silentLogger(), client: createS3Client(source, LOCAL_S3_CREDENTIALS) });
+      const store = ws.store();
       await waitUntil('crash-loop in the report', async () => (await store.listReports('crash')).some((r) => 'state' in r && r.state === 'crash-loop') || undefined);
       // Backoff, not spinning: a few restarts in several seconds, not hundreds.
       const restartsLater = await new Promise<number>((r) => setTimeout(async () => r(JSON.parse((await get(`http://127.0.0.1:${healthPort}/status`)).body).restarts), 3_000));

@@ -5,8 +5,6 @@ import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_S3_CREDENTIALS } from '../../agent/commands/local-s3.ts';
-import { silentLogger } from '../../agent/log.ts';
-import { createS3Client } from '../../agent/store/client.ts';
 import { ObjectStore } from '../../agent/store/object-store.ts';
 import { startImdsServer, type ImdsServer } from '../fixtures/imds-server.ts';
 import {
@@ -29,8 +27,7 @@ describe('an instance boots from S3', () => {
       instanceId: 'i-0boot1234', region: 'eu-west-1', az: 'eu-west-1b', tags: { 'herd:role': 'web', Name: 'web-1' },
       credentials: LOCAL_S3_CREDENTIALS, roleName: 'herd-instance',
     });
-    const source = { bucket: ws.bucket, prefix: 'herd', endpoint: ws.s3.endpoint, forcePathStyle: true };
-    store = new ObjectStore({ source, log: silentLogger(), client: createS3Client(source, LOCAL_S3_CREDENTIALS) });
+    store = ws.store();
 
     const published = await runHerd(['publish', ...ws.storeFlags, '--role', 'web', '--code', HELLO_APP, '--config', HELLO_CONFIG, '--release', 'v1', '--json']);
     expect(published.stderr).toBe('');

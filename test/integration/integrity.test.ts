@@ -10,9 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_S3_CREDENTIALS } from '../../agent/commands/local-s3.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { createS3Client } from '../../agent/store/client.ts';
 import { ObjectStore } from '../../agent/store/object-store.ts';
 import type { Channel } from '../../agent/store/schemas.ts';
 import { buildArchive, type SpecEntry } from '../fixtures/archives/hostile.ts';
@@ -114,9 +112,8 @@ describe('hostile objects in the store', () => {
   beforeAll(async () => {
     ws = await workspace();
     proxy = await startFaultProxy({ upstream: ws.s3.endpoint });
-    const source = { bucket: ws.bucket, prefix: 'herd', endpoint: ws.s3.endpoint, forcePathStyle: true };
-    s3 = createS3Client(source, LOCAL_S3_CREDENTIALS);
-    store = new ObjectStore({ source, log: silentLogger(), client: s3 });
+    s3 = ws.client();
+    store = new ObjectStore({ source: ws.source, log: silentLogger(), client: s3 });
     runSpec = JSON.parse(await readFile(join(HELLO_APP, 'herd.json'), 'utf8'));
     expect((await herd('publish', '--role', 'web', '--code', HELLO_APP, '--config', HELLO_CONFIG, '--release', 'v1')).code).toBe(0);
     expect((await herd('roll', '--role', 'web', '--release', 'v1')).code).toBe(0);

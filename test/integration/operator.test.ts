@@ -3,9 +3,7 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rollback } from '../../agent/commands/rollback.ts';
-import { LOCAL_S3_CREDENTIALS } from '../../agent/commands/local-s3.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { createS3Client } from '../../agent/store/client.ts';
 import { ObjectStore } from '../../agent/store/object-store.ts';
 import type { Channel, InstanceReport } from '../../agent/store/schemas.ts';
 import { HELLO_APP, HELLO_CONFIG, freePort, runHerd, workspace, type Workspace } from '../helpers/harness.ts';
@@ -17,9 +15,8 @@ describe('herd rollback, pause, resume and status against a real S3 server', () 
 
   beforeAll(async () => {
     ws = await workspace();
-    const source = { bucket: ws.bucket, prefix: 'herd', endpoint: ws.s3.endpoint, forcePathStyle: true };
-    client = createS3Client(source, LOCAL_S3_CREDENTIALS);
-    store = new ObjectStore({ source, log: silentLogger(), client });
+    client = ws.client();
+    store = new ObjectStore({ source: ws.source, log: silentLogger(), client });
     for (const release of ['v1', 'v2']) {
       const published = await herd('publish', '--role', 'web', '--code', HELLO_APP, '--config', HELLO_CONFIG, '--release', release);
       expect(published.code).toBe(0);
@@ -105,15 +102,14 @@ describe('herd rollback, pause, resume and status against a real S3 server', () 
 
   it('sends If-Match with the channel\'s ETag on the wire (s3rver itself does not enforce it)', async () => {
     const sent: Array<{ method: string; path: string; ifMatch: string | undefined }> = [];
-    const source = { bucket: ws.bucket, prefix: 'herd', endpoint: ws.s3.endpoint, forcePathStyle: true };
-    const watched = createS3Client(source, LOCAL_S3_CREDENTIALS);
+    const watched = ws.client();
     watched.middlewareStack.add((next) => async (args) => {
       const req = args.request as { method: string; path: string; headers: Record<string, string> };
       sent.push({ method: req.method, path: req.path, ifMatch: req.headers['if-match'] });
       return next(args);
     }, { step: 'finalizeRequest' });
     const before = await store.getChannel('web');
-    await rollback({ store: new ObjectStore({ source, log: silentLogger(), client: watched }), role: 'web', actor: 'test', log: silentLogger() });
+    await rollback({ store: new ObjectStore({ source: ws.source, log: silentLogger(), client: watched }), role: 'web', actor: 'test', log: silentLogger() });
     const put = sent.filter((r) => r.method === 'PUT');
     expect(put).toEqual([{ method: 'PUT', path: `/${ws.bucket}/herd/roles/web/channel.json`, ifMatch: before.kind === 'found' ? before.etag : 'no channel' }]);
     expect(put[0]?.ifMatch).toMatch(/^"[0-9a-f]{32}"$/);
