@@ -2,7 +2,7 @@
 // turns errors into exit codes (0 done, 1 failed, 2 usage or config error).
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { Agent } from './agent.ts';
+import { Agent } from './daemon/index.ts';
 import { agentConfigSchema, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
 import { describeError, exitCodeOf, UsageError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';

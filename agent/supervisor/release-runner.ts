@@ -9,7 +9,8 @@ import type { SignalName } from '../store/schemas.ts';
 import { describeError } from '../errors.ts';
 import { startApp, describeExit, type AppHandle } from './app-process.ts';
 import { forgetApp, recordApp } from './app-record.ts';
-import { backoffDelay, probeHealth, waitHealthy } from './health-check.ts';
+import { probeHealth, waitHealthy } from './health-check.ts';
+import { planRestart, STABLE_AFTER_MS } from './restart-policy.ts';
 
 export interface ReleaseRunnerInput {
   identity: Identity;
@@ -32,6 +33,8 @@ export interface ReleaseRunnerInput {
   appRecordFile?: string;
   /** How often a running app's health is probed. */
   probeIntervalMs?: number;
+  /** Jitter for restart delays; Math.random unless given. */
+  random?: () => number;
 }
 
 export type RunnerState = 'idle' | 'starting' | 'running' | 'crash-loop' | 'stopping' | 'stopped';
@@ -52,9 +55,6 @@ export function appEnvironment(input: { release: InstalledRelease; identity: Ide
   };
 }
 
-const CRASH_LOOP_RESTARTS = 3;
-const STABLE_AFTER_MS = 60_000;
-
 export class ReleaseRunner {
   state: RunnerState = 'idle';
   healthy = false;
@@ -66,7 +66,13 @@ export class ReleaseRunner {
   private probeTimer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   private stopping = false;
-  private attempt = 0;
+  /** Restarts since the app last ran stable: what makes a crash loop. */
+  private streak = 0;
+  /** The app whose health gate is being awaited: its exit is the gate's to report. */
+  private gating: AppHandle | null = null;
+  /** How each app that exited on its own went. */
+  private readonly exits = new WeakMap<AppHandle, string>();
+  private readonly random: () => number;
   private startedAt = 0;
   private readonly input: ReleaseRunnerInput;
   private readonly log: Logger;
@@ -74,6 +80,7 @@ export class ReleaseRunner {
   constructor(input: ReleaseRunnerInput) {
     this.input = input;
     this.log = input.log.child({ module: 'runner' });
+    this.random = input.random ?? Math.random;
   }
 
   port(release: InstalledRelease): number {
@@ -84,15 +91,17 @@ export class ReleaseRunner {
   async start(release: InstalledRelease): Promise<{ healthy: boolean; reason: string }> {
     this.release = release;
     this.stopping = false;
-    this.attempt = 0;
+    this.streak = 0;
     this.restarts = 0;
     this.set('starting');
     const gate = await this.launch(release);
+    if (this.stopping || this.release !== release) return gate;
     if (!gate.healthy) {
       this.lastError = `release ${release.id} failed its health gate: ${gate.reason}`;
       await this.stop();
       return gate;
     }
+    this.lastError = null;
     this.setHealthy(true);
     this.set('running');
     this.startProbing(this.handle as AppHandle);
@@ -155,13 +164,16 @@ export class ReleaseRunner {
     this.pid = handle.pid || null;
     if (handle.pid && this.input.appRecordFile) recordApp(this.input.appRecordFile, handle.pid);
     this.startedAt = Date.now();
+    this.gating = handle;
     this.input.metrics.appUp.set(handle.pid ? 1 : 0);
     const exited = handle.exited.then(
       (exit) => { this.onExit(handle, describeExit(exit), exit.deliberate); return exit; },
       (err: unknown) => { this.onExit(handle, describeError(err), false); throw err; },
     );
     exited.catch(() => {});
-    return waitHealthy({ url: this.healthUrl(release), timeoutS: run.health.timeoutS, exited });
+    const gate = await waitHealthy({ url: this.healthUrl(release), timeoutS: run.health.timeoutS, exited });
+    if (this.gating === handle) this.gating = null;
+    return gate;
   }
 
   private healthUrl(release: InstalledRelease): string {
@@ -179,58 +191,63 @@ export class ReleaseRunner {
         this.log.warn({ release: release.id, status: result.status, error: result.error }, result.ok ? 'app healthy again' : 'app health check failing');
         this.setHealthy(result.ok);
       }
-      if (this.attempt > 0 && result.ok && Date.now() - this.startedAt > STABLE_AFTER_MS) this.attempt = 0;
+      if (this.streak > 0 && result.ok && Date.now() - this.startedAt > STABLE_AFTER_MS) this.streak = 0;
       this.probeTimer = setTimeout(tick, interval);
     };
     this.probeTimer = setTimeout(tick, interval);
   }
 
-  /** An exit we did not ask for: restart with backoff, and call it a crash loop when it keeps happening. */
+  /** An exit we did not ask for: the gate in flight, if any, reports it; otherwise restart with backoff. */
   private onExit(handle: AppHandle, how: string, deliberate: boolean): void {
-    if (deliberate || this.stopping || handle !== this.handle || this.state === 'starting') return;
-    const release = this.release;
-    if (!release) return;
-    this.clearTimers();
+    if (!deliberate) this.exits.set(handle, how);
+    if (deliberate || this.stopping || handle !== this.handle || this.gating === handle) return;
     this.handle = null;
+    this.scheduleRestart(`app of release ${this.release?.id} exited on its own (${how})`);
+  }
+
+  /**
+   * The one place a restart is planned, after an exit or a restart that did not get healthy.
+   * It is counted when it happens (restart()), so the count never runs ahead of the app.
+   */
+  private scheduleRestart(why: string): void {
+    const release = this.release;
+    if (!release || this.stopping) return;
+    this.clearTimers();
     this.pid = null;
     this.input.metrics.appUp.set(0);
     this.setHealthy(false);
-    this.attempt += 1;
-    this.restarts += 1;
-    this.input.metrics.appRestarts.inc();
-    this.lastError = `app of release ${release.id} exited on its own (${how})`;
-    if (this.attempt >= CRASH_LOOP_RESTARTS) this.set('crash-loop');
-    const delay = backoffDelay(this.attempt, { baseMs: 1_000, maxMs: 60_000, jitter: Math.random });
-    this.log.error({ release: release.id, exit: how, attempt: this.attempt, restartInMs: delay }, 'app exited; restarting');
-    this.restartTimer = setTimeout(() => void this.restart(), delay);
+    this.lastError = why;
+    const plan = planRestart(this.streak, this.random);
+    if (plan.crashLoop) this.set('crash-loop');
+    this.log.error({ release: release.id, why, restarts: this.restarts, restartInMs: plan.delayMs }, 'app exited; restarting');
+    this.restartTimer = setTimeout(() => void this.restart(), plan.delayMs);
     this.input.onChange();
   }
 
   private async restart(): Promise<void> {
     const release = this.release;
     if (this.stopping || !release) return;
+    this.restarts += 1;
+    this.streak += 1;
+    this.input.metrics.appRestarts.inc();
     const gate = await this.launch(release);
     if (this.stopping || this.release !== release) return;
     if (gate.healthy) {
+      this.lastError = null;
       this.setHealthy(true);
       this.set('running');
       this.startProbing(this.handle as AppHandle);
-    } else {
-      this.lastError = `restart of release ${release.id} not healthy: ${gate.reason}`;
-      this.onExitAfterFailedRestart();
+      return;
     }
-  }
-
-  private onExitAfterFailedRestart(): void {
+    // Still up but not healthy in time: stop it before the next try, or two copies would run.
     const handle = this.handle;
-    if (handle) void handle.stop().catch(() => null);
     this.handle = null;
-    this.attempt += 1;
-    this.restarts += 1;
-    if (this.attempt >= CRASH_LOOP_RESTARTS) this.set('crash-loop');
-    const delay = backoffDelay(this.attempt, { baseMs: 1_000, maxMs: 60_000, jitter: Math.random });
-    this.restartTimer = setTimeout(() => void this.restart(), delay);
-    this.input.onChange();
+    const exit = handle ? this.exits.get(handle) : undefined;
+    if (handle && exit === undefined) await handle.stop().catch(() => null);
+    if (this.stopping || this.release !== release) return;
+    this.scheduleRestart(exit !== undefined
+      ? `app of release ${release.id} exited on its own (${exit})`
+      : `restart of release ${release.id} not healthy: ${gate.reason}`);
   }
 
   private setHealthy(healthy: boolean): void {

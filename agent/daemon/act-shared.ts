@@ -1,0 +1,80 @@
+// The pieces every executor uses: make a release on disk ready to run (its signature checked
+// again where keys are configured), drain, start behind the health gate, and record success
+// (last-known-good, retention) or failure (state.json) the one way.
+import { describeError } from '../errors.ts';
+import { IntegrityError } from '../errors.ts';
+import type { InstalledRelease } from '../releases/data-dir.ts';
+import { checkInstalledSignature } from '../releases/fetch-release.ts';
+import { pruneDataDir } from '../releases/prune.ts';
+import { withFailure, withLastKnownGood, type LocalState } from '../releases/state.ts';
+import { parseTrustedKeys } from '../signing/keys.ts';
+import type { Context } from './context.ts';
+
+/** The release from disk, ready to run: with trustedKeys, only once its signature checks out (any source may vouch). */
+export async function prepare(ctx: Context, id: string): Promise<InstalledRelease> {
+  const { parts } = ctx;
+  const release = await parts.dataDir.readRelease(id);
+  if (!release) throw new IntegrityError(`release ${id} is not in ${parts.dataDir.releasesDir}`);
+  if (parts.config.trustedKeys.length > 0) {
+    const trusted = parseTrustedKeys(parts.config.trustedKeys);
+    await parts.sources.first(`signature check of release ${id}`, (store) => checkInstalledSignature({
+      store, role: parts.identity.role, release, trusted, log: ctx.log,
+    }));
+  }
+  return release;
+}
+
+/** /healthz turns 503 and stays so for drainS, so the load balancer stops sending first. */
+export async function drain(ctx: Context): Promise<void> {
+  ctx.conditions.set('Draining', true, 'Draining');
+  ctx.metrics.draining.set(1);
+  ctx.log.info({ drainS: ctx.parts.config.drainS }, 'draining');
+  await ctx.clock.sleep(ctx.parts.config.drainS * 1000, ctx.stopping);
+}
+
+/**
+ * current → start → health gate. True once it runs healthy (recorded as last-known-good);
+ * false when it failed (recorded in state.json against `generation`) or the agent is stopping.
+ */
+export async function startRelease(ctx: Context, id: string, generation: number | null, applied = true): Promise<boolean> {
+  const { parts, conditions } = ctx;
+  const release = await prepare(ctx, id);
+  if (applied) conditions.set('Applied', false, 'Starting');
+  await parts.dataDir.setCurrent(release.id);
+  const gate = await parts.runner.start(release);
+  if (ctx.stopping.aborted) return false;
+  if (gate.healthy) {
+    await applyHealthy(ctx, release, null);
+    if (applied) conditions.set('Applied', true, 'Running');
+    return true;
+  }
+  ctx.metrics.setRelease(null);
+  await recordFailure(ctx, release.id, gate.reason, generation);
+  ctx.log.error({ release: release.id, reason: gate.reason }, 'release failed its health gate; not retried until the channel changes');
+  return false;
+}
+
+/** `release` runs healthy: it is the last-known-good now; old releases beyond keepReleases go. */
+export async function applyHealthy(ctx: Context, release: InstalledRelease, previous: string | null): Promise<void> {
+  const { parts, memory } = ctx;
+  await saveState(ctx, withLastKnownGood(memory.local, release.id));
+  ctx.metrics.setRelease(release.id);
+  ctx.log.info({ release: release.id, pid: parts.runner.pid }, 'release running and healthy');
+  await pruneDataDir({
+    dataDir: parts.dataDir, keep: parts.config.keepReleases, log: ctx.log,
+    protect: [release.id, previous, memory.previous?.id ?? null, memory.local.lastKnownGood],
+  });
+}
+
+/** `id` failed here: not tried again until the channel's generation changes. */
+export async function recordFailure(ctx: Context, id: string, reason: string, generation: number | null): Promise<void> {
+  await saveState(ctx, withFailure(ctx.memory.local, id, { reason, generation }));
+  ctx.conditions.set('Applied', false, 'Failed', `release ${id} failed: ${reason}`);
+}
+
+async function saveState(ctx: Context, state: LocalState): Promise<void> {
+  ctx.memory.local = state;
+  await ctx.parts.dataDir.writeState(state).catch((err: unknown) => {
+    ctx.log.error({ err: describeError(err) }, 'cannot write state.json');
+  });
+}

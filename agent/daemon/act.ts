@@ -1,0 +1,116 @@
+// One thin executor per step. Each does its step's I/O, records what happened in the
+// conditions and local state, and says how the loop goes on: 'progress' (look again now),
+// 'settled' (look again at the next poll) or 'failed' (look again after a backoff). What to
+// do next is never decided here: a switch that fails records the failure, and the next pass
+// decides to go back.
+import { describeError, HerdError } from '../errors.ts';
+import { fetchRelease } from '../releases/fetch-release.ts';
+import type { Step } from './decide.ts';
+import type { Context } from './context.ts';
+import { goBack, runLastKnownGood } from './act-recover.ts';
+import { applyHealthy, drain, prepare, recordFailure, startRelease } from './act-shared.ts';
+
+export type Outcome = 'progress' | 'settled' | 'failed';
+
+export async function act(ctx: Context, step: Step): Promise<Outcome> {
+  switch (step.kind) {
+    case 'none':
+    case 'wait':
+      return 'settled';
+    case 'fetch':
+      return fetch(ctx, step.desired);
+    case 'start':
+      ctx.log.info({ release: step.desired, running: null, generation: step.generation }, 'applying release');
+      await startRelease(ctx, step.desired, step.generation);
+      return 'progress';
+    case 'switch':
+      return switchRelease(ctx, step);
+    case 'reload':
+      return reload(ctx, step);
+    case 'go-back':
+      return goBack(ctx, step);
+    case 'run-last-known-good':
+      return runLastKnownGood(ctx, step.release);
+    case 'drain-for-termination':
+      return drainForTermination(ctx, step.reason);
+  }
+}
+
+/** Download and verify while the old app serves; tries each source in order. */
+async function fetch(ctx: Context, id: string): Promise<Outcome> {
+  const { parts, conditions, metrics, memory } = ctx;
+  conditions.set('Fetched', false, 'Fetching');
+  if (parts.runner.release?.id !== id) conditions.set('Applied', false, 'Pending');
+  try {
+    await parts.sources.first(`fetch of release ${id}`, async (store) => {
+      try {
+        const result = await fetchRelease({
+          store, dataDir: parts.dataDir, role: parts.identity.role, releaseId: id, limits: parts.config.limits, log: ctx.log,
+          trustedKeys: parts.config.trustedKeys, onBytes: (n) => metrics.fetchBytes.inc(n),
+        });
+        metrics.fetches.inc({ result: result.fetched ? 'fetched' : 'cached' });
+      } catch (err) {
+        metrics.fetches.inc({ result: 'error' });
+        throw err;
+      }
+    });
+  } catch (err) {
+    // Named as what failed: a refused or unreachable release is not a channel problem.
+    const error = new HerdError(`cannot fetch release ${id}`, { cause: err });
+    ctx.log.error({ release: id, err: describeError(err) }, 'cannot fetch release; the running app keeps serving');
+    conditions.set('Fetched', false, 'FetchFailed', describeError(error));
+    memory.fetchFailed = id;
+    return 'failed';
+  }
+  memory.fetchFailed = null;
+  conditions.set('Fetched', true, 'Fetched');
+  return 'progress';
+}
+
+/** Code change: drain, stop the old app, switch `current`, start the new one. */
+async function switchRelease(ctx: Context, step: Extract<Step, { kind: 'switch' }>): Promise<Outcome> {
+  const { parts, memory } = ctx;
+  ctx.log.info({ release: step.desired, running: step.from, generation: step.generation }, 'applying release');
+  await prepare(ctx, step.desired);
+  memory.previous = { id: step.from, sinceMs: ctx.clock.now() };
+  await drain(ctx);
+  if (ctx.stopping.aborted) return 'settled';
+  await parts.runner.stop();
+  ctx.conditions.set('Draining', false, 'Serving');
+  ctx.metrics.draining.set(0);
+  if (await startRelease(ctx, step.desired, step.generation)) memory.previous = { id: step.from, sinceMs: ctx.clock.now() };
+  return 'progress';
+}
+
+/** Config-only change: the new config goes in place atomically (the `current` swap) and the app is signalled. */
+async function reload(ctx: Context, step: Extract<Step, { kind: 'reload' }>): Promise<Outcome> {
+  const { parts, memory } = ctx;
+  ctx.log.info({ release: step.desired, running: step.from, generation: step.generation }, 'applying release');
+  const target = await prepare(ctx, step.desired);
+  memory.previous = { id: step.from, sinceMs: ctx.clock.now() };
+  await parts.dataDir.setCurrent(target.id);
+  if (!parts.runner.reload(target, step.signal)) {
+    ctx.log.warn({ release: target.id }, 'app not running; restarting instead of reloading');
+    return switchRelease(ctx, { kind: 'switch', desired: step.desired, from: step.from, generation: step.generation });
+  }
+  await ctx.clock.sleep(500, ctx.stopping);
+  if (await parts.runner.probe()) {
+    await applyHealthy(ctx, target, step.from);
+    ctx.conditions.set('Applied', true, 'Running');
+    return 'progress';
+  }
+  await recordFailure(ctx, target.id, `app not healthy after reloading to release ${target.id}`, step.generation);
+  return 'progress';
+}
+
+/** The instance is going: drain so the load balancer stops sending, then stop the app gracefully. The agent stays up. */
+async function drainForTermination(ctx: Context, reason: string): Promise<Outcome> {
+  ctx.log.warn({ reason }, 'instance terminating: draining and stopping the app');
+  ctx.conditions.set('Terminating', true, 'Draining', reason);
+  await drain(ctx);
+  await ctx.parts.runner.stop();
+  ctx.conditions.set('Draining', false, 'Serving');
+  ctx.conditions.set('Terminating', true, 'AppStopped', reason);
+  if (ctx.memory.termination) ctx.memory.termination.done = true;
+  return 'settled';
+}

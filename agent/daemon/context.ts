@@ -1,0 +1,49 @@
+// What the loop's observer and executors share: the parts built from one config (swapped
+// whole on a config change), what the agent remembers between passes, and its conditions.
+import type { Clock } from '../clock.ts';
+import type { AgentConfig } from '../config.ts';
+import type { AgentMetrics } from '../health/metrics.ts';
+import type { ImdsClient } from '../identity/imds-client.ts';
+import type { Identity } from '../identity/types.ts';
+import type { Logger } from '../log.ts';
+import type { DataDir } from '../releases/data-dir.ts';
+import type { LocalState } from '../releases/state.ts';
+import type { Sources } from '../store/sources.ts';
+import type { ReleaseRunner } from '../supervisor/release-runner.ts';
+import type { Conditions } from './conditions.ts';
+import type { ChannelView } from './decide.ts';
+
+/** Everything built from one agent config. A config change builds a new set, or keeps this one whole. */
+export interface Parts {
+  config: AgentConfig;
+  sources: Sources;
+  dataDir: DataDir;
+  identity: Identity;
+  /** The metadata client (and its token), for identity and termination notices; null off EC2. */
+  imds: ImdsClient | null;
+  runner: ReleaseRunner;
+}
+
+/** What the agent remembers between passes of its loop. */
+export interface Memory {
+  /** state.json as last written. */
+  local: LocalState;
+  /** The release that ran healthy before the last switch, and when the switch happened. */
+  previous: { id: string; sinceMs: number } | null;
+  /** The channel as last read; a pass that is not a poll reuses it. */
+  channel: ChannelView | null;
+  /** The release whose last fetch failed, if it did. */
+  fetchFailed: string | null;
+  termination: { reason: string; done: boolean } | null;
+}
+
+export interface Context {
+  parts: Parts;
+  memory: Memory;
+  conditions: Conditions;
+  metrics: AgentMetrics;
+  clock: Clock;
+  log: Logger;
+  /** Aborts when the agent stops: drains and waits end early. */
+  stopping: AbortSignal;
+}

@@ -1,0 +1,56 @@
+// Gathers what is, for one pass of the loop: the channel (read from the sources on a poll,
+// else as last read), what the runner runs, the releases on disk that could matter, local
+// state, a termination notice, and the time. Reading the channel sets the ChannelRead
+// condition; nothing else here changes anything.
+import { describeError } from '../errors.ts';
+import type { ReleaseManifest } from '../store/schemas.ts';
+import type { Context } from './context.ts';
+import type { ChannelView, Observed } from './decide.ts';
+
+export async function observe(ctx: Context, poll: boolean): Promise<Observed> {
+  const { memory, parts } = ctx;
+  if (poll || !memory.channel) memory.channel = await readChannel(ctx);
+  const channel = memory.channel;
+  const release = parts.runner.release;
+  const candidates = [
+    channel.kind === 'found' ? channel.channel.release : null,
+    channel.kind === 'found' ? channel.channel.previous : null,
+    memory.local.lastKnownGood,
+    memory.previous?.id ?? null,
+  ];
+  const installed = new Map<string, ReleaseManifest>();
+  for (const id of new Set(candidates)) {
+    if (!id) continue;
+    const found = await parts.dataDir.readRelease(id).catch(() => null);
+    if (found) installed.set(id, found.manifest);
+  }
+  return {
+    nowMs: ctx.clock.now(),
+    instanceId: parts.identity.instanceId,
+    channel,
+    running: release ? { id: release.id, manifest: release.manifest, state: parts.runner.state } : null,
+    installed,
+    local: memory.local,
+    previous: memory.previous,
+    fetchFailed: memory.fetchFailed,
+    termination: memory.termination,
+  };
+}
+
+async function readChannel(ctx: Context): Promise<ChannelView> {
+  const { conditions } = ctx;
+  try {
+    const read = await ctx.parts.sources.channel(ctx.parts.identity.role);
+    if (read.kind === 'absent') {
+      conditions.set('ChannelRead', false, 'NoChannel', read.detail);
+      return read;
+    }
+    conditions.set('ChannelRead', true, 'Read');
+    return { kind: 'found', channel: read.channel };
+  } catch (err) {
+    const error = `following the channel failed; the running app keeps serving: ${describeError(err)}`;
+    ctx.log.error({ err: describeError(err) }, 'following the channel failed; the running app keeps serving');
+    conditions.set('ChannelRead', false, 'Unreachable', error);
+    return { kind: 'unreachable', error };
+  }
+}

@@ -1,0 +1,97 @@
+// The agent's ordered sources: every read and write tries them in order and takes the first
+// that answers. The one failover of the agent, used for the channel, release fetches, the
+// last-known-good signature check and instance reports. Each source keeps the last channel
+// it gave and its ETag, so an unchanged channel costs a 304 without a body.
+import { describeError, StoreError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { ObjectStore } from './object-store.ts';
+import type { Channel } from './schemas.ts';
+
+export type ChannelResult =
+  | { kind: 'found'; channel: Channel; source: string }
+  /** Every source answered, and none has a channel for the role. */
+  | { kind: 'absent'; detail: string };
+
+export interface SourcesInput {
+  stores: readonly ObjectStore[];
+  log: Logger;
+  /** Each channel read, by result: found, not-modified, missing, error. */
+  onChannelRead?: (result: 'found' | 'not-modified' | 'missing' | 'error') => void;
+}
+
+export class Sources {
+  readonly stores: readonly ObjectStore[];
+  private readonly log: Logger;
+  private readonly onChannelRead: NonNullable<SourcesInput['onChannelRead']>;
+  private readonly channels = new Map<string, { channel: Channel; etag: string | null }>();
+
+  constructor(input: SourcesInput) {
+    if (input.stores.length === 0) throw new StoreError('no sources configured');
+    this.stores = input.stores;
+    this.log = input.log.child({ module: 'sources' });
+    this.onChannelRead = input.onChannelRead ?? (() => {});
+  }
+
+  get names(): string[] {
+    return this.stores.map((s) => s.name);
+  }
+
+  /**
+   * `fn` on each source in order until one succeeds. When all fail, throws SourcesFailed: with
+   * one source its error's words, with several each source's name and what it said.
+   */
+  async first<T>(what: string, fn: (store: ObjectStore) => Promise<T>): Promise<T> {
+    const failures: Array<{ source: string; err: unknown }> = [];
+    for (const store of this.stores) {
+      try {
+        return await fn(store);
+      } catch (err) {
+        failures.push({ source: store.name, err });
+        if (!(err instanceof NoChannel)) this.log.warn({ source: store.name, err: describeError(err) }, `${what} failed; trying the next source`);
+      }
+    }
+    throw new SourcesFailed(failures);
+  }
+
+  /** The role's channel from the first source that has one; absent when every source answers without one. */
+  async channel(role: string): Promise<ChannelResult> {
+    const result = await this.first('channel read', async (store) => {
+      const cached = this.channels.get(store.name);
+      let read;
+      try {
+        read = await store.getChannel(role, cached?.etag ?? null);
+      } catch (err) {
+        this.onChannelRead('error');
+        throw err;
+      }
+      this.onChannelRead(read.kind);
+      if (read.kind === 'not-modified' && cached) return { kind: 'found' as const, channel: cached.channel, source: store.name };
+      if (read.kind === 'found') {
+        this.channels.set(store.name, { channel: read.channel, etag: read.etag });
+        return { kind: 'found' as const, channel: read.channel, source: store.name };
+      }
+      throw new NoChannel(`${store.name}: no channel for role ${role}`);
+    }).catch((err: unknown) => {
+      if (allNoChannel(err)) return { kind: 'absent' as const, detail: describeError(err) };
+      throw new StoreError(`no source gave a channel for role ${role}: ${describeError(err)}`, { cause: err });
+    });
+    return result;
+  }
+}
+
+/** A source that answered without a channel: the next one may have it. */
+class NoChannel extends Error {}
+
+/** Every source failed; `failures` says how, in source order. */
+export class SourcesFailed extends StoreError {
+  readonly failures: ReadonlyArray<{ source: string; err: unknown }>;
+  constructor(failures: ReadonlyArray<{ source: string; err: unknown }>) {
+    const last = failures[failures.length - 1]?.err;
+    super(failures.length === 1 ? describeError(last) : failures.map((f) => `${f.source}: ${describeError(f.err)}`).join('; '), failures.length === 1 ? { cause: last } : {});
+    this.failures = failures;
+  }
+}
+
+function allNoChannel(err: unknown): boolean {
+  return err instanceof SourcesFailed && err.failures.every((f) => f.err instanceof NoChannel);
+}
