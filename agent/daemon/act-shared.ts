@@ -17,9 +17,9 @@ export async function prepare(ctx: Context, id: string): Promise<InstalledReleas
   if (!release) throw new IntegrityError(`release ${id} is not in ${parts.dataDir.releasesDir}`);
   if (parts.config.trustedKeys.length > 0) {
     const trusted = parseTrustedKeys(parts.config.trustedKeys);
-    await parts.sources.first(`signature check of release ${id}`, (store) => checkInstalledSignature({
+    await parts.sources.first('signature check', (store) => checkInstalledSignature({
       store, role: parts.identity.role, release, trusted, log: ctx.log,
-    }));
+    }), { release: id });
   }
   return release;
 }

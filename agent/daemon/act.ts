@@ -42,7 +42,7 @@ async function fetch(ctx: Context, id: string): Promise<Outcome> {
   conditions.set('Fetched', false, 'Fetching');
   if (parts.runner.release?.id !== id) conditions.set('Applied', false, 'Pending');
   try {
-    await parts.sources.first(`fetch of release ${id}`, async (store) => {
+    await parts.sources.first('fetch', async (store) => {
       try {
         const result = await fetchRelease({
           store, dataDir: parts.dataDir, role: parts.identity.role, releaseId: id, limits: parts.config.limits, log: ctx.log,
@@ -53,7 +53,7 @@ async function fetch(ctx: Context, id: string): Promise<Outcome> {
         metrics.fetches.inc({ result: 'error' });
         throw err;
       }
-    });
+    }, { release: id });
   } catch (err) {
     // Named as what failed: a refused or unreachable release is not a channel problem.
     const error = new HerdError(`cannot fetch release ${id}`, { cause: err });

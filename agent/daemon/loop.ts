@@ -75,6 +75,7 @@ export class ReconcileLoop {
     let nextPollAt = -Infinity;
     while (!this.stopping.aborted) {
       const poll = clock.now() >= nextPollAt;
+      if (poll) nextPollAt = clock.now() + this.input.pollDelayMs();
       this.nudged = false;
       const outcome = await this.exclusive(() => this.input.pass(poll)).catch((err: unknown): PassOutcome => {
         log.error({ err: describeError(err) }, 'a pass of the agent loop failed');
@@ -93,7 +94,6 @@ export class ReconcileLoop {
       } else {
         if (outcome.kind === 'settled') failures = 0;
         progressInARow = 0;
-        if (poll || outcome.kind === 'progress') nextPollAt = now + this.input.pollDelayMs();
         wakeAt = outcome.kind === 'settled' && outcome.until !== null ? Math.min(nextPollAt, outcome.until) : nextPollAt;
       }
       if (this.nudged) continue;

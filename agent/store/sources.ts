@@ -38,16 +38,17 @@ export class Sources {
 
   /**
    * `fn` on each source in order until one succeeds. When all fail, throws SourcesFailed: with
-   * one source its error's words, with several each source's name and what it said.
+   * one source its error's words, with several each source's name and what it said. Each
+   * failure is logged as "<what> failed; trying the next source" with `context`.
    */
-  async first<T>(what: string, fn: (store: ObjectStore) => Promise<T>): Promise<T> {
+  async first<T>(what: string, fn: (store: ObjectStore) => Promise<T>, context: Record<string, unknown> = {}): Promise<T> {
     const failures: Array<{ source: string; err: unknown }> = [];
     for (const store of this.stores) {
       try {
         return await fn(store);
       } catch (err) {
         failures.push({ source: store.name, err });
-        if (!(err instanceof NoChannel)) this.log.warn({ source: store.name, err: describeError(err) }, `${what} failed; trying the next source`);
+        if (!(err instanceof NoChannel)) this.log.warn({ ...context, source: store.name, err: describeError(err) }, `${what} failed; trying the next source`);
       }
     }
     throw new SourcesFailed(failures);

@@ -1,0 +1,87 @@
+// The reconcile loop with fake timers: polls at the interval, backs off after failures,
+// wakes early for a nudge or a time the pass named, never interleaves passes, stops cleanly.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { timerClock } from '../../agent/clock.ts';
+import { ReconcileLoop, type PassOutcome } from '../../agent/daemon/loop.ts';
+import { silentLogger } from '../../agent/log.ts';
+
+type Pass = { at: number; poll: boolean };
+
+function loopWith(outcomes: (n: number) => PassOutcome | Promise<PassOutcome>) {
+  const passes: Pass[] = [];
+  const loop = new ReconcileLoop({
+    pass: async (poll) => { passes.push({ at: Date.now(), poll }); return outcomes(passes.length); },
+    pollDelayMs: () => 10_000,
+    backoffMs: (failures) => 1_000 * 2 ** (failures - 1),
+    clock: timerClock(() => 0.5), log: silentLogger(),
+  });
+  return { loop, passes };
+}
+
+describe('ReconcileLoop', () => {
+  beforeEach(() => { vi.useFakeTimers({ now: 0 }); });
+  afterEach(() => { vi.useRealTimers(); });
+
+  it('polls once per interval while settled', async () => {
+    const { loop, passes } = loopWith(() => ({ kind: 'settled', until: null }));
+    loop.start();
+    await vi.advanceTimersByTimeAsync(35_000);
+    expect(passes.map((p) => p.at)).toEqual([0, 10_000, 20_000, 30_000]);
+    expect(passes.every((p) => p.poll)).toBe(true);
+    await loop.stop();
+  });
+
+  it('follows progress at once without reading the channel again, then settles', async () => {
+    const { loop, passes } = loopWith((n) => (n <= 2 ? { kind: 'progress' } : { kind: 'settled', until: null }));
+    loop.start();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(passes).toEqual([{ at: 0, poll: true }, { at: 0, poll: false }, { at: 0, poll: false }]);
+    await loop.stop();
+  });
+
+  it('backs off after failures in a row, and resets once settled', async () => {
+    const { loop, passes } = loopWith((n) => (n <= 3 ? { kind: 'failed' } : { kind: 'settled', until: null }));
+    loop.start();
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(passes.map((p) => p.at)).toEqual([0, 1_000, 3_000, 7_000, 17_000]);
+    await loop.stop();
+  });
+
+  it('wakes at the time a pass named (a wave falling due) without a poll', async () => {
+    const { loop, passes } = loopWith((n) => (n === 1 ? { kind: 'settled', until: 4_000 } : { kind: 'settled', until: null }));
+    loop.start();
+    await vi.advanceTimersByTimeAsync(12_000);
+    expect(passes).toEqual([{ at: 0, poll: true }, { at: 4_000, poll: false }, { at: 10_000, poll: true }]);
+    await loop.stop();
+  });
+
+  it('a nudge runs a pass now and keeps the poll schedule', async () => {
+    const { loop, passes } = loopWith(() => ({ kind: 'settled', until: null }));
+    loop.start();
+    await vi.advanceTimersByTimeAsync(2_500);
+    loop.nudge();
+    await vi.advanceTimersByTimeAsync(8_000);
+    expect(passes).toEqual([{ at: 0, poll: true }, { at: 2_500, poll: false }, { at: 10_000, poll: true }]);
+    await loop.stop();
+  });
+
+  it('exclusive work waits for the pass in flight; stop ends the sleep and the loop', async () => {
+    let release = () => {};
+    const order: string[] = [];
+    const { loop } = loopWith(async (n) => {
+      if (n === 1) await new Promise<void>((r) => { release = r; });
+      order.push(`pass ${n}`);
+      return { kind: 'settled', until: null };
+    });
+    loop.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const other = loop.exclusive(async () => { order.push('reconfigure'); });
+    release();
+    await other;
+    expect(order).toEqual(['pass 1', 'reconfigure']);
+    const stopped = loop.stop();
+    await vi.advanceTimersByTimeAsync(0);
+    await stopped;
+    expect(loop.stopping.aborted).toBe(true);
+  });
+});
