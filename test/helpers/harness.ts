@@ -5,12 +5,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { startLocalS3, LOCAL_S3_CREDENTIALS, type LocalS3 } from '../../agent/commands/local-s3.ts';
 import type { SourceConfig } from '../../agent/config.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { createS3Client } from '../../agent/store/client.ts';
 import { ObjectStore } from '../../agent/store/object-store.ts';
-import { freePort } from '../../agent/commands/demo/ports.ts';
+import { startLocalS3, LOCAL_S3_CREDENTIALS, type LocalS3 } from '../../support/local-s3.ts';
+import { freePort } from '../../support/ports.ts';
 
 export { freePort };
 export const ROOT = resolve(import.meta.dirname, '../..');

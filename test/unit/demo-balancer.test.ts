@@ -9,9 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HEALTH_CHECK, type Balancer } from '../../agent/commands/demo/balancer.ts';
 import { findHaproxy, startHaproxy } from '../../agent/commands/demo/haproxy.ts';
 import { startNodeBalancer } from '../../agent/commands/demo/node-balancer.ts';
-import { freePort } from '../../agent/commands/demo/ports.ts';
 import { startTraffic } from '../../agent/commands/demo/traffic.ts';
 import { silentLogger } from '../../agent/log.ts';
+import { freePort } from '../../support/ports.ts';
 import { waitUntil } from '../helpers/harness.ts';
 
 interface FakeInstance { name: string; appPort: number; healthPort: number; healthy: boolean; closeApp(): Promise<void>; close(): Promise<void> }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { SourceConfig } from '../../config.ts';
 import { slotOf, waveOf } from '../../rollout/decide.ts';
 import { spawnChild, type DemoChild } from './children.ts';
-import { freePorts } from './ports.ts';
+import { freePorts } from '../../../support/ports.ts';
 
 export interface InstancePlan {
   instanceId: string;

@@ -12,20 +12,20 @@ import { HerdError } from '../../errors.ts';
 import { silentLogger } from '../../log.ts';
 import { createS3Client } from '../../store/client.ts';
 import { ObjectStore } from '../../store/object-store.ts';
-import { LOCAL_S3_CREDENTIALS, startLocalS3 } from '../local-s3.ts';
+import { LOCAL_S3_CREDENTIALS, startLocalS3 } from '../../../support/local-s3.ts';
 import { actor, type Output } from '../output.ts';
 import { publish } from '../publish.ts';
 import { roll } from '../roll.ts';
 import { HEALTH_CHECK, startBalancer, type Balancer } from './balancer.ts';
 import { createFleetView, describeTraffic, type FleetRow } from './fleet-view.ts';
 import { planFleet, startAgents, type FleetAgent } from './fleet.ts';
-import { freePort } from './ports.ts';
+import { freePort } from '../../../support/ports.ts';
 import { interruptOnSignals, Interrupted, sleep, throwIfInterrupted } from './signals.ts';
 import { describeInstances, describeSummary, rollTimeoutMessage, type DemoSummary } from './summary.ts';
 import { startTraffic, type Traffic } from './traffic.ts';
 import { watchFleet } from './watch.ts';
 
-export { freePort } from './ports.ts';
+export { freePort } from '../../../support/ports.ts';
 
 export interface DemoInput {
   out: Output;
