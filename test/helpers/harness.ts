@@ -15,6 +15,8 @@ import { freePort } from '../../support/ports.ts';
 export { freePort };
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const HERD = join(ROOT, 'dist/herd.mjs');
+/** The local demo, built apart from the product: `npm run demo` runs it. */
+export const DEMO = join(ROOT, 'dist/demo.mjs');
 export const HELLO_APP = join(ROOT, 'examples/hello-app');
 export const HELLO_CONFIG = join(ROOT, 'examples/hello-config');
 export const S3_ENV = {
@@ -33,8 +35,13 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
 export interface RunResult { code: number; stdout: string; stderr: string }
 
 export function runHerd(args: string[], env: Record<string, string> = cleanEnv(S3_ENV)): Promise<RunResult> {
+  return runScript(HERD, args, env);
+}
+
+/** `node script ...args` as a real process; resolves when it exits, with all it printed. */
+export function runScript(script: string, args: string[], env: Record<string, string>): Promise<RunResult> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [HERD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d; });
