@@ -14,7 +14,6 @@ import { describePause, setPaused } from './commands/pause.ts';
 import { status, renderStatus, DEFAULT_STALE_AFTER_S } from './commands/status.ts';
 import { pull } from './commands/pull.ts';
 import { keygen, DEFAULT_KEY_NAME } from './commands/keygen.ts';
-import { runDemo } from './commands/demo/index.ts';
 import { iamPolicies } from './commands/iam-policy.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { VERSION } from './version.ts';
@@ -214,18 +213,6 @@ export function buildProgram(): Command {
         which: flags.which, partition: flags.partition, describeTags: flags.describeTags,
       });
       createOutput({ json: flags.json ?? false }).result(result.text, result.data);
-    });
-
-  program.command('demo')
-    .description('the whole loop on this machine: a local S3 store, three instances in three zones behind a health-checking load balancer, a second release rolled under traffic')
-    .option('--keep', 'after the roll, leave everything running until Ctrl-C')
-    .option('--exit-after <seconds>', 'after the roll, leave everything running this long, then stop', int('--exit-after'))
-    .option('--json', 'print a JSON summary for scripts at the end')
-    .action(async (flags: { json?: boolean; keep?: boolean; exitAfter?: number }) => {
-      await runDemo({
-        out: createOutput({ json: flags.json ?? false }), env: process.env, keep: flags.keep ?? false,
-        ...(flags.exitAfter !== undefined ? { exitAfterS: flags.exitAfter } : {}),
-      });
     });
 
   return program;

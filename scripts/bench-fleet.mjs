@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startLocalS3, LOCAL_S3_CREDENTIALS } from '../agent/commands/local-s3.ts';
+import { startLocalS3, LOCAL_S3_CREDENTIALS } from '../support/local-s3.ts';
 import { run, start, stopAll } from './bench/procs.mjs';
 import { startCountingProxy } from './bench/fleet-proxy.mjs';
 import { procNumbers, readHeap, sampleProcs, startFleet, stopFleet, waitFleetOn } from './bench/fleet-agents.mjs';

@@ -24,7 +24,7 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
   console.error(`bench: needs Node 24 (this is ${process.version}): npm run bench, or PATH=node_modules/.bin:$PATH`);
   process.exit(2);
 }
-const { startLocalS3, LOCAL_S3_CREDENTIALS } = await import('../agent/commands/local-s3.ts');
+const { startLocalS3, LOCAL_S3_CREDENTIALS } = await import('../support/local-s3.ts');
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BUCKET = 'herd-bench';

@@ -1,13 +1,14 @@
-// Bundles the CLI into one file, dist/herd.mjs. s3rver (used only by `herd demo`) stays
-// external and is loaded from node_modules when the demo runs.
+// Bundles the product into one file, dist/herd.mjs (the CLI and agent that ship onto
+// instances), and the local demo into dist/demo.mjs (what `npm run demo` runs; it starts
+// agents from dist/herd.mjs). s3rver (used only by the demo) stays external in the demo's
+// bundle and is loaded from node_modules when the demo runs; the product never imports it.
 import { build } from 'esbuild';
 import { readFile, chmod } from 'node:fs/promises';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
-const started = performance.now();
-const result = await build({
-  entryPoints: ['agent/cli.ts'],
-  outfile: 'dist/herd.mjs',
+// Some bundled CommonJS dependencies call require(); give each ESM bundle one.
+const requireShim = "import { createRequire as __herdRequire } from 'node:module';\nconst require = __herdRequire(import.meta.url);";
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node24',
@@ -15,18 +16,29 @@ const result = await build({
   sourcemap: 'linked',
   minifySyntax: true,
   legalComments: 'none',
-  // V8 keeps the bundle's source for the agent's lifetime; one non-ASCII character would
+  // V8 keeps the bundle's source for the process's lifetime; one non-ASCII character would
   // make it store all of it two bytes per character.
   charset: 'ascii',
-  external: ['s3rver'],
   define: { HERD_VERSION: JSON.stringify(pkg.version) },
-  // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
-  // Run directly (`./herd.mjs`, a `herd` on PATH) it gets the small young generation the
-  // systemd unit also gives it: see packaging/herd-agent.service.
-  banner: { js: "#!/usr/bin/env -S node --max-semi-space-size=1\nimport { createRequire as __herdRequire } from 'node:module';\nconst require = __herdRequire(import.meta.url);" },
   metafile: true,
   logLevel: 'warning',
+};
+
+/** Builds `entry` into `outfile` and prints its size and build time. */
+async function bundle(entry, outfile, options) {
+  const started = performance.now();
+  const result = await build({ ...common, entryPoints: [entry], outfile, ...options });
+  await chmod(outfile, 0o755);
+  const bytes = result.metafile.outputs[outfile].bytes;
+  console.log(`${outfile} ${(bytes / 1024 / 1024).toFixed(1)} MiB in ${Math.round(performance.now() - started)} ms`);
+}
+
+await bundle('agent/cli.ts', 'dist/herd.mjs', {
+  // Run directly (`./herd.mjs`, a `herd` on PATH) it gets the small young generation the
+  // systemd unit also gives it: see packaging/herd-agent.service.
+  banner: { js: `#!/usr/bin/env -S node --max-semi-space-size=1\n${requireShim}` },
 });
-await chmod('dist/herd.mjs', 0o755);
-const bytes = result.metafile.outputs['dist/herd.mjs'].bytes;
-console.log(`dist/herd.mjs ${(bytes / 1024 / 1024).toFixed(1)} MiB in ${Math.round(performance.now() - started)} ms`);
+await bundle('demo/main.ts', 'dist/demo.mjs', {
+  external: ['s3rver'],
+  banner: { js: `#!/usr/bin/env node\n${requireShim}` },
+});

@@ -3,29 +3,10 @@
 // as its only source. Also what the machine sees of them: VmRSS and CPU time from /proc,
 // for the agents and, separately, for the apps they run.
 import { readFile, readdir, readlink, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePorts } from '../../support/ports.ts';
 import { start, stopChild } from './procs.mjs';
 import { startCountingProxy } from './fleet-proxy.mjs';
-
-/** `count` distinct free ports on 127.0.0.1: all are held open together before any is released. */
-export async function freePorts(count) {
-  const servers = [];
-  try {
-    const ports = [];
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      ports.push(await new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve(server.address().port));
-      }));
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((done) => (s.listening ? s.close(() => done()) : done()))));
-  }
-}
 
 /**
  * Starts `count` agents on `role`. Each gets a proxy to `s3Endpoint` and a config file in

@@ -5,16 +5,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { startLocalS3, LOCAL_S3_CREDENTIALS, type LocalS3 } from '../../agent/commands/local-s3.ts';
 import type { SourceConfig } from '../../agent/config.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { createS3Client } from '../../agent/store/client.ts';
 import { ObjectStore } from '../../agent/store/object-store.ts';
-import { freePort } from '../../agent/commands/demo/ports.ts';
+import { startLocalS3, LOCAL_S3_CREDENTIALS, type LocalS3 } from '../../support/local-s3.ts';
+import { freePort } from '../../support/ports.ts';
 
 export { freePort };
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const HERD = join(ROOT, 'dist/herd.mjs');
+/** The local demo, built apart from the product: `npm run demo` runs it. */
+export const DEMO = join(ROOT, 'dist/demo.mjs');
 export const HELLO_APP = join(ROOT, 'examples/hello-app');
 export const HELLO_CONFIG = join(ROOT, 'examples/hello-config');
 export const S3_ENV = {
@@ -33,8 +35,13 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
 export interface RunResult { code: number; stdout: string; stderr: string }
 
 export function runHerd(args: string[], env: Record<string, string> = cleanEnv(S3_ENV)): Promise<RunResult> {
+  return runScript(HERD, args, env);
+}
+
+/** `node script ...args` as a real process; resolves when it exits, with all it printed. */
+export function runScript(script: string, args: string[], env: Record<string, string>): Promise<RunResult> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [HERD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d; });

@@ -4,7 +4,7 @@
 import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_S3_CREDENTIALS } from '../../agent/commands/local-s3.ts';
+import { LOCAL_S3_CREDENTIALS } from '../../support/local-s3.ts';
 import { ObjectStore } from '../../agent/store/object-store.ts';
 import { startImdsServer, type ImdsServer } from '../fixtures/imds-server.ts';
 import {

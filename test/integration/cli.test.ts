@@ -15,7 +15,7 @@ describe('herd CLI against a real S3 server', () => {
   it('lists the commands in --help', async () => {
     const { code, stdout } = await runHerd(['--help']);
     expect(code).toBe(0);
-    for (const cmd of ['agent', 'publish', 'roll', 'pull', 'demo']) expect(stdout).toContain(cmd);
+    for (const cmd of ['agent', 'publish', 'roll', 'pull']) expect(stdout).toContain(cmd);
   });
 
   it('exits 2 on a missing required flag or an unknown command', async () => {

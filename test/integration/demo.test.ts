@@ -1,12 +1,12 @@
-// `herd demo` is the newcomer's first command: it must work with nothing set up, roll a
-// fleet under traffic without failing a request, and leave nothing behind.
+// `npm run demo` (dist/demo.mjs) is the newcomer's first command: it must work with nothing
+// set up, roll a fleet under traffic without failing a request, and leave nothing behind.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HERD, cleanEnv, runHerd, waitUntil } from '../helpers/harness.ts';
+import { DEMO, cleanEnv, runScript, waitUntil } from '../helpers/harness.ts';
 
 const demoDirs = async () => new Set((await readdir(tmpdir())).filter((n) => n.startsWith('herd-demo-')));
 
@@ -52,10 +52,19 @@ async function expectNothingLeft(out: Summary, before: Set<string>): Promise<voi
   if (out.balancer.url) await expect(fetch(out.balancer.url)).rejects.toThrow();
 }
 
-describe('herd demo', () => {
+describe('the demo', () => {
+  it('lists its flags in --help and exits 2 on an unknown one', async () => {
+    const help = await runScript(DEMO, ['--help'], cleanEnv());
+    expect(help.code).toBe(0);
+    for (const flag of ['--keep', '--exit-after <seconds>', '--json']) expect(help.stdout).toContain(flag);
+    const wrong = await runScript(DEMO, ['--frobnicate'], cleanEnv());
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("unknown option '--frobnicate'");
+  });
+
   it('rolls three instances in three zones to the second release under traffic without a failed request, then cleans up', async () => {
     const before = await demoDirs();
-    const { code, stdout, stderr } = await runHerd(['demo', '--json'], cleanEnv());
+    const { code, stdout, stderr } = await runScript(DEMO, ['--json'], cleanEnv());
     expect(stderr).toBe('');
     const out = JSON.parse(stdout) as Summary;
     expect(out.instances.map((i) => [i.release, i.healthy, i.lb])).toEqual([['hello-2', true, 'UP'], ['hello-2', true, 'UP'], ['hello-2', true, 'UP']]);
@@ -74,7 +83,7 @@ describe('herd demo', () => {
 
   it('stops everything and removes its files on Ctrl-C while the fleet boots', async () => {
     const before = await demoDirs();
-    const child = spawn(process.execPath, [HERD, 'demo', '--json'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [DEMO, '--json'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d; });
     const exited = new Promise<number | null>((r) => child.once('close', (c) => r(c)));

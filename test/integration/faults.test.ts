@@ -6,7 +6,7 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3 } from '../../agent/commands/local-s3.ts';
+import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3 } from '../../support/local-s3.ts';
 import { startFaultProxy, type Fault, type FaultProxy } from '../fixtures/fault-proxy.ts';
 import { startImdsServer, type ImdsServer } from '../fixtures/imds-server.ts';
 import {

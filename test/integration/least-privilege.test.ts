@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PolicyDocument } from '../../agent/commands/iam-policy.ts';
-import { LOCAL_S3_CREDENTIALS } from '../../agent/commands/local-s3.ts';
+import { LOCAL_S3_CREDENTIALS } from '../../support/local-s3.ts';
 import { createS3Client } from '../../agent/store/client.ts';
 import { startImdsServer, type ImdsServer } from '../fixtures/imds-server.ts';
 import {

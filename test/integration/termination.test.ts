@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_S3_CREDENTIALS } from '../../agent/commands/local-s3.ts';
+import { LOCAL_S3_CREDENTIALS } from '../../support/local-s3.ts';
 import { startImdsServer, type ImdsServer } from '../fixtures/imds-server.ts';
 import {
   HELLO_APP, cleanEnv, freePort, get, runHerd, startAgent, waitUntil, workspace, type Workspace,

@@ -6,12 +6,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HEALTH_CHECK, type Balancer } from '../../agent/commands/demo/balancer.ts';
-import { findHaproxy, startHaproxy } from '../../agent/commands/demo/haproxy.ts';
-import { startNodeBalancer } from '../../agent/commands/demo/node-balancer.ts';
-import { freePort } from '../../agent/commands/demo/ports.ts';
-import { startTraffic } from '../../agent/commands/demo/traffic.ts';
+import { HEALTH_CHECK, type Balancer } from '../../demo/balancer.ts';
+import { findHaproxy, startHaproxy } from '../../demo/haproxy.ts';
+import { startNodeBalancer } from '../../demo/node-balancer.ts';
+import { startTraffic } from '../../demo/traffic.ts';
 import { silentLogger } from '../../agent/log.ts';
+import { freePort } from '../../support/ports.ts';
 import { waitUntil } from '../helpers/harness.ts';
 
 interface FakeInstance { name: string; appPort: number; healthPort: number; healthy: boolean; closeApp(): Promise<void>; close(): Promise<void> }

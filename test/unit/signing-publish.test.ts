@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startLocalS3, LOCAL_S3_CREDENTIALS, type LocalS3 } from '../../agent/commands/local-s3.ts';
+import { startLocalS3, LOCAL_S3_CREDENTIALS, type LocalS3 } from '../../support/local-s3.ts';
 import type { Output } from '../../agent/commands/output.ts';
 import { publish } from '../../agent/commands/publish.ts';
 import type { SourceConfig } from '../../agent/config.ts';

@@ -5,7 +5,7 @@ import { access, constants, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { HerdError } from '../../errors.ts';
+import { HerdError } from '../agent/errors.ts';
 import type { BalancedServer, Balancer, HealthCheck } from './balancer.ts';
 import { spawnChild } from './children.ts';
 

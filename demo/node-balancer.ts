@@ -3,7 +3,7 @@
 // refused or dropped connection is retried on another server. Small on purpose.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../../log.ts';
+import type { Logger } from '../agent/log.ts';
 import type { BalancedServer, Balancer, HealthCheck } from './balancer.ts';
 
 export interface CheckState { up: boolean; streak: number }

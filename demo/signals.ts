@@ -1,6 +1,6 @@
 // Ctrl-C for the demo: SIGINT, SIGTERM or SIGHUP abort a signal the demo's waits watch,
 // so it can stop its children in order and remove its files instead of dying mid-way.
-// A closed output pipe (`herd demo | head`) counts too: otherwise the write error kills it.
+// A closed output pipe (`node dist/demo.mjs | head`) counts too: otherwise the write error kills it.
 
 /** Thrown by the demo's waits once it has been interrupted. */
 export class Interrupted extends Error {}

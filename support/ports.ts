@@ -1,4 +1,4 @@
-// Free TCP ports on 127.0.0.1 for the demo's servers (and the integration tests).
+// Free TCP ports on 127.0.0.1 for the demo's servers, the integration tests and the benchmarks.
 import { createServer, type Server } from 'node:net';
 
 /** One port nobody listens on right now. */

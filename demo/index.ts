@@ -1,4 +1,4 @@
-// herd demo: the whole loop on one machine with nothing to set up. A local S3 store; three
+// The demo: the whole loop on one machine with nothing to set up. A local S3 store; three
 // agents (real processes, zones local-1a/1b/1c) behind a load balancer that checks their
 // /healthz; the sample app published and rolled; then, under steady traffic, a second
 // release (a code change) rolled in waves. Shows the fleet as it changes and ends with the
@@ -8,24 +8,22 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HerdError } from '../../errors.ts';
-import { silentLogger } from '../../log.ts';
-import { createS3Client } from '../../store/client.ts';
-import { ObjectStore } from '../../store/object-store.ts';
-import { LOCAL_S3_CREDENTIALS, startLocalS3 } from '../local-s3.ts';
-import { actor, type Output } from '../output.ts';
-import { publish } from '../publish.ts';
-import { roll } from '../roll.ts';
+import { actor, type Output } from '../agent/commands/output.ts';
+import { publish } from '../agent/commands/publish.ts';
+import { roll } from '../agent/commands/roll.ts';
+import { HerdError } from '../agent/errors.ts';
+import { silentLogger } from '../agent/log.ts';
+import { createS3Client } from '../agent/store/client.ts';
+import { ObjectStore } from '../agent/store/object-store.ts';
+import { LOCAL_S3_CREDENTIALS, startLocalS3 } from '../support/local-s3.ts';
+import { freePort } from '../support/ports.ts';
 import { HEALTH_CHECK, startBalancer, type Balancer } from './balancer.ts';
 import { createFleetView, describeTraffic, type FleetRow } from './fleet-view.ts';
 import { planFleet, startAgents, type FleetAgent } from './fleet.ts';
-import { freePort } from './ports.ts';
 import { interruptOnSignals, Interrupted, sleep, throwIfInterrupted } from './signals.ts';
 import { describeInstances, describeSummary, rollTimeoutMessage, type DemoSummary } from './summary.ts';
 import { startTraffic, type Traffic } from './traffic.ts';
 import { watchFleet } from './watch.ts';
-
-export { freePort } from './ports.ts';
 
 export interface DemoInput {
   out: Output;
@@ -37,7 +35,7 @@ export interface DemoInput {
   exitAfterS?: number;
   /** Where the fleet table goes, and whether to redraw it in place; default stderr, live on a terminal. */
   view?: { write(text: string): void; live: boolean };
-  /** The herd CLI to start agents with; default: this very script. */
+  /** The herd CLI to start agents with; default: this checkout's dist/herd.mjs, the product as built. */
   herdScript?: string;
   /** How long the fleet has to take the second release. */
   rollTimeoutS?: number;
@@ -95,7 +93,9 @@ export async function runDemo(input: DemoInput): Promise<void> {
     };
   };
   try {
-    const examples = findUp(dirname(fileURLToPath(import.meta.url)), 'examples');
+    const here = dirname(fileURLToPath(import.meta.url));
+    const examples = dirname(findUp(here, 'examples/hello-app', 'the demo runs from a checkout of the herd project'));
+    const herdScript = input.herdScript ?? findUp(here, 'dist/herd.mjs', 'npm run build writes it (npm run demo builds first)');
     const s3 = await startLocalS3({ directory: join(root, 's3'), buckets: [BUCKET] });
     cleanups.push(() => s3.close());
     run.s3Endpoint = s3.endpoint;
@@ -115,7 +115,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
     throwIfInterrupted(signals.signal);
     const plans = await planFleet({ root, zones: ZONES, waves: ROLLOUT.waves });
     const env = childEnv(input.env);
-    run.agents = await startAgents({ plans, settings: { role: ROLE, source, ...FLEET }, herdScript: input.herdScript ?? process.argv[1] ?? '', env });
+    run.agents = await startAgents({ plans, settings: { role: ROLE, source, ...FLEET }, herdScript, env });
     cleanups.push(() => stopAgents(run));
     note(`started ${plans.length} agents: ${plans.map((p) => `${p.instanceId} in ${p.zone}`).join(', ')} (poll ${FLEET.pollIntervalS} s, drain ${FLEET.drainS} s)`);
 
@@ -196,11 +196,14 @@ export function childEnv(env: Readonly<Record<string, string | undefined>>): Rec
   };
 }
 
-/** The sample apps ship with the project; found from dist/ or from source. */
-function findUp(from: string, rel: string): string {
+/**
+ * The first `rel` that exists in `from` or a folder above it: the sample apps and the built
+ * product sit in the checkout, found the same way from dist/demo.mjs and from demo/ sources.
+ */
+function findUp(from: string, rel: string, hint: string): string {
   for (let dir = from; ; dir = dirname(dir)) {
     const candidate = resolve(dir, rel);
-    if (existsSync(join(candidate, 'hello-app'))) return candidate;
-    if (dirname(dir) === dir) throw new HerdError(`cannot find ${rel}/hello-app: herd demo runs from a checkout of the herd project`);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new HerdError(`cannot find ${rel}: ${hint}`);
   }
 }

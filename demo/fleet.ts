@@ -2,10 +2,10 @@
 // port and app port, a static identity, and a short poll and drain so a roll is quick.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SourceConfig } from '../../config.ts';
-import { slotOf, waveOf } from '../../rollout/decide.ts';
+import type { SourceConfig } from '../agent/config.ts';
+import { slotOf, waveOf } from '../agent/rollout/decide.ts';
+import { freePorts } from '../support/ports.ts';
 import { spawnChild, type DemoChild } from './children.ts';
-import { freePorts } from './ports.ts';
 
 export interface InstancePlan {
   instanceId: string;

@@ -1,8 +1,8 @@
-// A local S3-compatible store (s3rver) over real HTTP, for `herd demo` and the tests.
-// s3rver is loaded on demand: it is a dev dependency, not part of the agent bundle.
+// A local S3-compatible store (s3rver) over real HTTP, for the demo, the tests and the
+// benchmarks. s3rver is a dev dependency, loaded on demand; the product never imports this.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import type { StaticCredentials } from '../store/client.ts';
+import type { StaticCredentials } from '../agent/store/client.ts';
 
 /** s3rver's fixed credentials; it checks request signatures against them. */
 export const LOCAL_S3_CREDENTIALS: StaticCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };

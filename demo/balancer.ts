@@ -1,7 +1,7 @@
 // The load balancer in front of the demo fleet: HAProxy when the machine has it (the real
 // thing), else a small Node proxy with the same behaviour. Both check each instance's
 // /healthz on its health port and send traffic only to the ones that pass.
-import type { Logger } from '../../log.ts';
+import type { Logger } from '../agent/log.ts';
 import { findHaproxy, startHaproxy } from './haproxy.ts';
 import { startNodeBalancer } from './node-balancer.ts';
 

@@ -1,6 +1,6 @@
 // Watching the fleet: every tick, each agent's /status and the balancer's view of it,
 // shown in the table, until a condition holds, the time is up, or an agent dies.
-import { HerdError } from '../../errors.ts';
+import { HerdError } from '../agent/errors.ts';
 import type { Balancer } from './balancer.ts';
 import type { FleetRow, FleetView } from './fleet-view.ts';
 import { readStatus, type FleetAgent } from './fleet.ts';
