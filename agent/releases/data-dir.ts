@@ -1,4 +1,4 @@
-// The data directory (SPEC "Data directory"): blobs/, releases/<id>/, current, state.json.
+// The data directory (docs/agent.md): blobs/, releases/<id>/, current, state.json.
 // A release directory appears only complete: it is built under releases/.staging-* and
 // renamed into place, so an agent killed at any point never runs half a release.
 import { chmod, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// The detached signature of a release (SPEC: ed25519 over the manifest's exact bytes), as the
+// The detached signature of a release (ed25519 over the manifest's exact bytes), as the
 // object roles/<role>/releases/<id>.json.sig and the file releases/<id>/manifest.json.sig:
 //   {"schema": "herd/signature@1", "alg": "ed25519", "keyId": "<16 hex>", "sig": "<base64, 64 bytes>"}
 // The signature covers the bytes as stored, so nothing is re-serialized before checking, and

@@ -1,4 +1,4 @@
-// Object keys under a source's prefix (SPEC "Object store layout"). Pure.
+// Object keys under a source's prefix (docs/store-layout.md). Pure.
 import type { SourceConfig } from '../config.ts';
 
 export interface Layout {
