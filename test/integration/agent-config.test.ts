@@ -54,6 +54,44 @@ describe('agent config and crash loops', () => {
     }
   });
 
+  it.skipIf(process.getuid?.() !== 0)('a change whose parts cannot be built leaves the old set whole, and saving it again tries again', async () => {
+    // As root: an unknown appUser makes the new runner impossible to build. The old agent had
+    // already moved its health server and sources by then, and took the refused file as
+    // applied, so saving it again (after creating the user, say) did nothing.
+    expect((await herd('publish', '--role', 'half', '--code', HELLO_APP, '--release', 'h1')).code).toBe(0);
+    expect((await herd('roll', '--role', 'half', '--release', 'h1')).code).toBe(0);
+    const [port1, port2, appPort] = [await freePort(), await freePort(), await freePort()];
+    const file = join(ws.dir, 'half-agent.json');
+    const base = { dataDir: join(ws.dir, 'half-data'), appPort, identity: { provider: 'static', instanceId: 'i-half', role: 'half' } };
+    await agentConfig(file, { ...base, healthPort: port1 });
+    const agent = startAgent(file, cleanEnv(S3_ENV));
+    const refusals = () => agent.lines.filter((l) => l.msg === 'the changed config cannot be applied; the app keeps running as before').length;
+    try {
+      await waitUntil('healthy', async () => (await get(`http://127.0.0.1:${port1}/healthz`)).status === 200);
+      const before = JSON.parse((await get(`http://127.0.0.1:${port1}/status`)).body);
+      const mirror = { bucket: ws.bucket, endpoint: ws.s3.endpoint, prefix: 'other' };
+      const refused = { ...base, healthPort: port2, appUser: 'no-such-user-herd', sources: [{ bucket: ws.bucket, endpoint: ws.s3.endpoint }, mirror] };
+      await agentConfig(file, refused);
+      await waitUntil('the refusal logged', async () => refusals() === 1 || undefined);
+      const after = JSON.parse((await get(`http://127.0.0.1:${port1}/status`)).body);
+      expect(after.sources).toEqual(before.sources);
+      expect(after.pid).toBe(before.pid);
+      expect(after.lastError).toContain('no-such-user-herd');
+      await expect(get(`http://127.0.0.1:${port2}/healthz`)).rejects.toThrow();
+
+      await agentConfig(file, refused); // the same file saved again: tried (and refused) again
+      await waitUntil('the second refusal logged', async () => refusals() === 2 || undefined);
+      await agentConfig(file, { ...refused, appUser: null });
+      await waitUntil('health on the new port', async () => (await get(`http://127.0.0.1:${port2}/healthz`)).status === 200, 20_000);
+      const applied = JSON.parse((await get(`http://127.0.0.1:${port2}/status`)).body);
+      expect(applied.sources).toHaveLength(2);
+      expect(applied.lastError).toBeNull();
+      await expect(get(`http://127.0.0.1:${port1}/healthz`)).rejects.toThrow();
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  });
+
   it('a release failing its gate at boot shows as failed, runs nothing, is not retried, and the next roll runs', async () => {
     expect((await herd('publish', '--role', 'dud', '--code', await crashingApp(ws.dir, 200), '--release', 'd1')).code).toBe(0);
     expect((await herd('roll', '--role', 'dud', '--release', 'd1')).code).toBe(0);

@@ -161,3 +161,32 @@ describe('an agent without trustedKeys', () => {
     }
   });
 });
+
+describe('a baked release with trustedKeys', () => {
+  // herd pull saves no signature: the agent has a source vouch for it before running it. Any
+  // source may: the check used to ask only the first one, so a dead primary kept it down.
+  it('boots from a data directory baked by herd pull when the first source is down, verified by the next', async () => {
+    const p = await herd('publish', '--role', 'bake', '--code', HELLO_APP, '--release', 'b1', '--sign-key', release.private);
+    expect(p.code, p.stderr).toBe(0);
+    const dataDir = join(ws.dir, 'data-baked');
+    const pulled = await herd('pull', '--role', 'bake', '--release', 'b1', '--data-dir', dataDir);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(await readdir(join(dataDir, 'releases', 'b1'))).not.toContain('manifest.json.sig');
+    const [healthPort, appPort, deadPort] = [await freePort(), await freePort(), await freePort()];
+    const configFile = join(ws.dir, 'agent-baked.json');
+    await writeFile(configFile, JSON.stringify({
+      sources: [{ bucket: ws.bucket, endpoint: `http://127.0.0.1:${deadPort}` }, { bucket: ws.bucket, endpoint: ws.s3.endpoint }],
+      dataDir, healthPort, healthHost: '127.0.0.1', appPort, appUser: null, pollIntervalS: 0.5, trustedKeys: [release.trustedKey],
+      identity: { provider: 'static', instanceId: 'i-baked', role: 'bake', az: 'z1', region: 'r1' },
+    }));
+    const agent = startAgent(configFile, cleanEnv(S3_ENV));
+    try {
+      await waitUntil('the baked release running', async () => (await get(`http://127.0.0.1:${healthPort}/healthz`)).status === 200 || undefined, 30_000);
+      expect(JSON.parse((await get(`http://127.0.0.1:${appPort}/`)).body).release).toBe('b1');
+      expect(agent.lines.some((l) => l.msg === 'starting the last-known-good release from the data directory')).toBe(true);
+      expect(await readFile(join(dataDir, 'releases', 'b1', 'manifest.json.sig'), 'utf8')).toContain(release.keyId);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  });
+});
