@@ -1,10 +1,11 @@
 // The CLI: parses argv, builds what a command needs, calls it, and is the one place that
 // turns errors into exit codes (0 done, 1 failed, 2 usage or config error).
 import { resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { Agent } from './agent.ts';
 import { agentConfigSchema, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
 import { describeError, exitCodeOf, UsageError } from './errors.ts';
+import { numberFlag, parseFlag } from './flags.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createOutput, formatBytes, actor } from './commands/output.ts';
 import { publish } from './commands/publish.ts';
@@ -21,12 +22,6 @@ import { VERSION } from './version.ts';
 
 interface CommonFlags extends StoreFlags { json?: boolean; logLevel?: string }
 
-const int = (name: string) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} takes a number`);
-  return n;
-};
-
 function storeOptions(cmd: Command): Command {
   return cmd
     .option('--bucket <name>', 'bucket (or HERD_BUCKET)')
@@ -39,7 +34,7 @@ function storeOptions(cmd: Command): Command {
 }
 
 function cliLogger(flags: CommonFlags): Logger {
-  return createLogger({ level: flags.logLevel ?? 'warn', fd: 2 });
+  return createLogger({ level: parseFlag('logLevel', agentConfigSchema.shape.logLevel, flags.logLevel ?? 'warn'), fd: 2 });
 }
 
 function storeFor(flags: CommonFlags, log: Logger): ObjectStore {
@@ -111,9 +106,9 @@ export function buildProgram(): Command {
     .description('point the role\'s channel at a published release')
     .requiredOption('--role <role>', 'role')
     .requiredOption('--release <id>', 'published release id')
-    .option('--percent <n>', 'share of instances that take it (0-100)', int('--percent'))
-    .option('--waves <n>', 'split the rollout into N waves', int('--waves'))
-    .option('--wave-interval <seconds>', 'seconds between waves', int('--wave-interval'))
+    .option('--percent <n>', 'share of instances that take it (0-100)', numberFlag('percent'))
+    .option('--waves <n>', 'split the rollout into N waves', numberFlag('waves'))
+    .option('--wave-interval <seconds>', 'seconds between waves', numberFlag('waveIntervalS'))
     .action(async (flags: CommonFlags & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
@@ -168,7 +163,7 @@ export function buildProgram(): Command {
   storeOptions(program.command('status'))
     .description('the role\'s channel and every instance\'s last report')
     .requiredOption('--role <role>', 'role')
-    .option('--stale-after <seconds>', `flag reports older than this as STALE (default ${DEFAULT_STALE_AFTER_S})`, int('--stale-after'))
+    .option('--stale-after <seconds>', `flag reports older than this as STALE (default ${DEFAULT_STALE_AFTER_S})`, numberFlag('staleAfterS'))
     .action(async (flags: CommonFlags & { role: string; staleAfter?: number }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
@@ -219,7 +214,7 @@ export function buildProgram(): Command {
   program.command('demo')
     .description('the whole loop on this machine: a local S3 store, three instances in three zones behind a health-checking load balancer, a second release rolled under traffic')
     .option('--keep', 'after the roll, leave everything running until Ctrl-C')
-    .option('--exit-after <seconds>', 'after the roll, leave everything running this long, then stop', int('--exit-after'))
+    .option('--exit-after <seconds>', 'after the roll, leave everything running this long, then stop', numberFlag('exitAfterS'))
     .option('--json', 'print a JSON summary for scripts at the end')
     .action(async (flags: { json?: boolean; keep?: boolean; exitAfter?: number }) => {
       await runDemo({

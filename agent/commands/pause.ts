@@ -4,7 +4,7 @@ import { UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { roleSchema, type Channel } from '../store/schemas.ts';
-import { parseWith } from '../validate.ts';
+import { parseFlag } from '../flags.ts';
 
 export interface PauseInput {
   store: ObjectStore;
@@ -69,7 +69,7 @@ export function describePause(result: PauseResult): string {
 }
 
 export async function setPaused(input: PauseInput): Promise<PauseResult> {
-  const role = parseWith(roleSchema, input.role, '--role', (m) => new UsageError(m));
+  const role = parseFlag('role', roleSchema, input.role);
   const read = await input.store.getChannel(role);
   const verb = input.paused ? 'pause' : 'resume';
   if (read.kind !== 'found') throw new UsageError(`role ${role} has no channel yet; nothing to ${verb} (run herd roll first)`);

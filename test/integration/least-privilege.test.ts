@@ -154,10 +154,10 @@ describe('herd iam-policy', () => {
 
   it('exits 2 naming the bad flag', async () => {
     const cases: Array<[string[], string]> = [
-      [['--bucket', 'Fleet_Bucket', '--role', 'web'], 'bucket: must be an S3 bucket name'],
-      [['--bucket', 'fleet-bucket', '--role', '../web'], 'role:'],
-      [['--bucket', 'fleet-bucket', '--role', 'web', '--which', 'admin'], '--which must be instance, publisher or both'],
-      [['--bucket', 'fleet-bucket', '--role', 'web', '--prefix', 'a*'], 'prefix: may hold only'],
+      [['--bucket', 'Fleet_Bucket', '--role', 'web'], '--bucket "Fleet_Bucket" is not a bucket name'],
+      [['--bucket', 'fleet-bucket', '--role', '../web'], '--role "../web" is not a role'],
+      [['--bucket', 'fleet-bucket', '--role', 'web', '--which', 'admin'], '--which "admin" is not a policy choice: instance, publisher or both'],
+      [['--bucket', 'fleet-bucket', '--role', 'web', '--prefix', 'a*'], '--prefix "a*" is not a key prefix'],
     ];
     for (const [args, message] of cases) {
       const { code, stderr, stdout } = await runHerd(['iam-policy', ...args]);

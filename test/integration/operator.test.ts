@@ -179,7 +179,7 @@ describe('herd rollback, pause, resume and status against a real S3 server', () 
     it('exits 2 on a bad --stale-after and 1 when the store cannot be read', async () => {
       const bad = await herd('status', '--role', 'web', '--stale-after', '0');
       expect(bad.code).toBe(2);
-      expect(bad.stderr).toContain('--stale-after must be seconds > 0');
+      expect(bad.stderr).toContain('--stale-after 0: takes a number of seconds above 0');
       const down = await runHerd(['status', '--bucket', ws.bucket, '--endpoint', `http://127.0.0.1:${await freePort()}`, '--role', 'web']);
       expect(down.code).toBe(1);
       expect(down.stdout).toBe('');
