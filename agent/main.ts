@@ -9,8 +9,8 @@ import { numberFlag, parseFlag } from './flags.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createOutput, formatBytes, actor } from './commands/output.ts';
 import { publish } from './commands/publish.ts';
-import { roll, rollWarning } from './commands/roll.ts';
-import { rollback } from './commands/rollback.ts';
+import { pausedNote, roll, rollWarning } from './commands/roll.ts';
+import { rollback, resumedNote } from './commands/rollback.ts';
 import { describePause, setPaused } from './commands/pause.ts';
 import { status, renderStatus, DEFAULT_STALE_AFTER_S } from './commands/status.ts';
 import { pull } from './commands/pull.ts';
@@ -118,11 +118,10 @@ export function buildProgram(): Command {
         ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
         ...(flags.waveInterval !== undefined ? { waveIntervalS: flags.waveInterval } : {}),
       });
-      const warning = rollWarning(channel);
-      if (warning) out.info(`note: ${warning}`);
+      for (const note of [pausedNote(channel), rollWarning(channel)]) if (note) out.info(`note: ${note}`);
       out.result(
-        `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation})`,
-        { channel },
+        `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation}${channel.paused ? ', paused' : ''})`,
+        { channel, paused: channel.paused },
       );
     });
 
@@ -134,8 +133,10 @@ export function buildProgram(): Command {
       const out = createOutput({ json: flags.json ?? false });
       const result = await rollback({ store: storeFor(flags, log), role: flags.role, actor: actor(), log });
       const { channel } = result;
+      const note = resumedNote(result);
+      if (note) out.info(`note: ${note}`);
       out.result(
-        `${channel.role}: rolled back ${result.from} -> ${channel.release} (100% now, generation ${channel.generation}${result.wasPaused ? ', was paused: resumed' : ''})`,
+        `${channel.role}: rolled back ${result.from} -> ${channel.release} (100% now, generation ${channel.generation}${result.wasPaused ? ', resumed' : ''})`,
         { ...result },
       );
     });

@@ -46,8 +46,9 @@ export function pausedChannel(input: { current: Channel; paused: boolean; actor:
 }
 
 /**
- * A paused channel's `updatedAt` is when it was paused: every other write (roll,
- * rollback) unpauses it. The start moves only if the last wave was not yet due then.
+ * A paused channel's `updatedAt` is when it was paused, or when a roll onto the paused
+ * channel started its rollout (rollback unpauses it). The start moves only if the last
+ * wave was not yet due then, so a rollout rolled while paused starts its waves at resume.
  */
 function resumedStart(current: Channel, now: Date): string {
   const { waves, waveIntervalS, startedAt } = current.rollout;

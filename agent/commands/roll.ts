@@ -20,7 +20,10 @@ export interface RollInput {
   now?: Date;
 }
 
-/** Pure: the channel after a roll. `previous` becomes what the fleet ran before. */
+/**
+ * Pure: the channel after a roll. `previous` becomes what the fleet ran before. A paused
+ * channel stays paused: the new release waits for `herd resume` like the rest of the rollout.
+ */
 export function nextChannel(input: {
   current: Channel | null; role: string; release: string; percent: number; waves: number; waveIntervalS: number; actor: string; now: Date;
 }): Channel {
@@ -32,7 +35,7 @@ export function nextChannel(input: {
     release: input.release,
     previous,
     rollout: { percent: input.percent, waves: input.waves, waveIntervalS: input.waveIntervalS, startedAt: input.now.toISOString() },
-    paused: false,
+    paused: current?.paused ?? false,
     generation: (current?.generation ?? 0) + 1,
     updatedAt: input.now.toISOString(),
     updatedBy: input.actor,
@@ -76,4 +79,10 @@ export function rollWarning(channel: Channel): string | null {
   if (channel.rollout.percent < 100 || channel.rollout.waves > 1) return null;
   return 'every instance takes this release within about one poll interval, draining at nearly the same time; '
     + 'for a rolling release use --waves N --wave-interval SECONDS (or --percent to try it on a share first)';
+}
+
+/** Pure: what people are told when the roll landed on a paused channel, else null. */
+export function pausedNote(channel: Channel): string | null {
+  if (!channel.paused) return null;
+  return `channel ${channel.role} is paused: release ${channel.release} will roll out when you run herd resume --role ${channel.role}`;
 }

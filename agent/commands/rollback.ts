@@ -66,3 +66,8 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
   input.log.info({ role, release: channel.release, from: current.release, generation: channel.generation }, 'channel rolled back');
   return { channel, from: current.release, wasPaused: current.paused };
 }
+
+/** Pure: what people are told when the rollback un-paused the channel, else null. */
+export function resumedNote(result: RollbackResult): string | null {
+  return result.wasPaused ? `channel ${result.channel.role} was paused; rollback resumes it` : null;
+}
