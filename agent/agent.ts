@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { AgentConfig } from './config.ts';
-import { lookupUser, needsUserSwitch } from './app-user.ts';
+import { resolveAppUser } from './app-user.ts';
 import { describeError, HerdError, IdentityError, StoreError } from './errors.ts';
 import { createMetrics, type AgentMetrics } from './health/metrics.ts';
 import { startHealthServer } from './health/server.ts';
@@ -494,8 +494,7 @@ export class Agent {
   }
 
   private async buildRunner(): Promise<ReleaseRunner> {
-    const user = needsUserSwitch({ agentUid: process.getuid?.() ?? null, appUser: this.config.appUser })
-      ? await lookupUser(this.config.appUser as string) : undefined;
+    const user = await resolveAppUser({ appUser: this.config.appUser, agentUid: process.getuid?.() ?? null, dataDir: this.config.dataDir });
     return new ReleaseRunner({
       identity: this.identity as Identity,
       ...(this.config.appPort !== undefined ? { appPort: this.config.appPort } : {}),
