@@ -3,18 +3,25 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { parseFlags } from './flags.ts';
 import { parseTrustedKey } from './signing/keys.ts';
 import { roleSchema, instanceIdSchema } from './store/schemas.ts';
 import { formatIssues, parseJson } from './validate.ts';
 
 export const DEFAULT_CONFIG_FILE = '/etc/herd/agent.json';
 
+/** S3's naming rules for general purpose buckets, which is also what an ARN can name. */
+export const bucketSchema = z.string().regex(
+  /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+  'must be an S3 bucket name: 3-63 of [a-z0-9.-], starting and ending with a letter or digit',
+);
+
 export const sourceSchema = z.strictObject({
-  bucket: z.string().min(3).max(255),
+  bucket: bucketSchema,
   prefix: z.string().regex(/^[A-Za-z0-9._\-/]*$/, 'may hold only [A-Za-z0-9._-/]').default('herd')
     .transform((p) => p.replace(/^\/+|\/+$/g, '')),
   region: z.string().min(1).optional(),
-  endpoint: z.url().optional(),
+  endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   forcePathStyle: z.boolean().optional(),
 });
 export type SourceConfig = z.infer<typeof sourceSchema>;
@@ -172,16 +179,22 @@ export interface StoreFlags {
   pathStyle?: boolean;
 }
 
+/** The source a CLI command uses; a bad value is a UsageError naming the flag or variable it came from. */
 export function sourceFromFlags(flags: StoreFlags, env: Readonly<Record<string, string | undefined>> = process.env): SourceConfig {
+  const names: Record<string, string> = {};
+  const pick = (key: string, flag: string | undefined, vars: string[]): string | undefined => {
+    if (flag !== undefined) return flag;
+    const name = vars.find((v) => env[v] !== undefined);
+    if (name) names[key] = name;
+    return name ? env[name] : undefined;
+  };
   const raw = {
-    bucket: flags.bucket ?? env.HERD_BUCKET,
-    prefix: flags.prefix ?? env.HERD_PREFIX,
-    region: flags.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
-    endpoint: flags.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL,
+    bucket: pick('bucket', flags.bucket, ['HERD_BUCKET']),
+    prefix: pick('prefix', flags.prefix, ['HERD_PREFIX']),
+    region: pick('region', flags.region, ['AWS_REGION', 'AWS_DEFAULT_REGION']),
+    endpoint: pick('endpoint', flags.endpoint, ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL']),
     forcePathStyle: flags.pathStyle,
   };
   if (!raw.bucket) throw new ConfigError('--bucket is required (or set HERD_BUCKET)');
-  const result = sourceSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(formatIssues('flags', result.error));
-  return deepFreeze(result.data);
+  return deepFreeze(parseFlags(sourceSchema, raw, names));
 }

@@ -1,15 +1,16 @@
 // The CLI: parses argv, builds what a command needs, calls it, and is the one place that
 // turns errors into exit codes (0 done, 1 failed, 2 usage or config error).
 import { resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { Agent } from './daemon/index.ts';
 import { agentConfigSchema, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
 import { describeError, exitCodeOf, UsageError } from './errors.ts';
+import { numberFlag, parseFlag } from './flags.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createOutput, formatBytes, actor } from './commands/output.ts';
 import { publish } from './commands/publish.ts';
-import { roll, rollWarning } from './commands/roll.ts';
-import { rollback } from './commands/rollback.ts';
+import { pausedNote, roll, rollWarning } from './commands/roll.ts';
+import { rollback, resumedNote } from './commands/rollback.ts';
 import { describePause, setPaused } from './commands/pause.ts';
 import { status, renderStatus, DEFAULT_STALE_AFTER_S } from './commands/status.ts';
 import { pull } from './commands/pull.ts';
@@ -19,12 +20,6 @@ import { ObjectStore } from './store/object-store.ts';
 import { VERSION } from './version.ts';
 
 interface CommonFlags extends StoreFlags { json?: boolean; logLevel?: string }
-
-const int = (name: string) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} takes a number`);
-  return n;
-};
 
 function storeOptions(cmd: Command): Command {
   return cmd
@@ -38,7 +33,7 @@ function storeOptions(cmd: Command): Command {
 }
 
 function cliLogger(flags: CommonFlags): Logger {
-  return createLogger({ level: flags.logLevel ?? 'warn', fd: 2 });
+  return createLogger({ level: parseFlag('logLevel', agentConfigSchema.shape.logLevel, flags.logLevel ?? 'warn'), fd: 2 });
 }
 
 function storeFor(flags: CommonFlags, log: Logger): ObjectStore {
@@ -110,9 +105,9 @@ export function buildProgram(): Command {
     .description('point the role\'s channel at a published release')
     .requiredOption('--role <role>', 'role')
     .requiredOption('--release <id>', 'published release id')
-    .option('--percent <n>', 'share of instances that take it (0-100)', int('--percent'))
-    .option('--waves <n>', 'split the rollout into N waves', int('--waves'))
-    .option('--wave-interval <seconds>', 'seconds between waves', int('--wave-interval'))
+    .option('--percent <n>', 'share of instances that take it (0-100)', numberFlag('percent'))
+    .option('--waves <n>', 'split the rollout into N waves', numberFlag('waves'))
+    .option('--wave-interval <seconds>', 'seconds between waves', numberFlag('waveIntervalS'))
     .action(async (flags: CommonFlags & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
@@ -122,11 +117,10 @@ export function buildProgram(): Command {
         ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
         ...(flags.waveInterval !== undefined ? { waveIntervalS: flags.waveInterval } : {}),
       });
-      const warning = rollWarning(channel);
-      if (warning) out.info(`note: ${warning}`);
+      for (const note of [pausedNote(channel), rollWarning(channel)]) if (note) out.info(`note: ${note}`);
       out.result(
-        `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation})`,
-        { channel },
+        `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation}${channel.paused ? ', paused' : ''})`,
+        { channel, paused: channel.paused },
       );
     });
 
@@ -138,8 +132,10 @@ export function buildProgram(): Command {
       const out = createOutput({ json: flags.json ?? false });
       const result = await rollback({ store: storeFor(flags, log), role: flags.role, actor: actor(), log });
       const { channel } = result;
+      const note = resumedNote(result);
+      if (note) out.info(`note: ${note}`);
       out.result(
-        `${channel.role}: rolled back ${result.from} -> ${channel.release} (100% now, generation ${channel.generation}${result.wasPaused ? ', was paused: resumed' : ''})`,
+        `${channel.role}: rolled back ${result.from} -> ${channel.release} (100% now, generation ${channel.generation}${result.wasPaused ? ', resumed' : ''})`,
         { ...result },
       );
     });
@@ -167,7 +163,7 @@ export function buildProgram(): Command {
   storeOptions(program.command('status'))
     .description('the role\'s channel and every instance\'s last report')
     .requiredOption('--role <role>', 'role')
-    .option('--stale-after <seconds>', `flag reports older than this as STALE (default ${DEFAULT_STALE_AFTER_S})`, int('--stale-after'))
+    .option('--stale-after <seconds>', `flag reports older than this as STALE (default ${DEFAULT_STALE_AFTER_S})`, numberFlag('staleAfterS'))
     .action(async (flags: CommonFlags & { role: string; staleAfter?: number }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });

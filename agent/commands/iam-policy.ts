@@ -8,11 +8,10 @@
 // - Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key; herd tells
 //   "not there yet" from "failed" by the 404, so both policies list the prefixes they read.
 import { z } from 'zod';
-import { UsageError } from '../errors.ts';
-import { sourceSchema } from '../config.ts';
+import { bucketSchema, sourceSchema } from '../config.ts';
+import { parseFlag, parseFlags } from '../flags.ts';
 import { layoutFor } from '../store/layout.ts';
 import { roleSchema } from '../store/schemas.ts';
-import { formatIssues } from '../validate.ts';
 
 export type PolicyKind = 'instance' | 'publisher';
 export type PolicyChoice = PolicyKind | 'both';
@@ -45,11 +44,6 @@ export interface IamPolicyInput {
   describeTags?: boolean;
 }
 
-/** S3's naming rules for general purpose buckets, which is what an ARN can name. */
-const bucketSchema = z.string().regex(
-  /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
-  'must be an S3 bucket name: 3-63 of [a-z0-9.-], starting and ending with a letter or digit',
-);
 // Not strict: iamPolicies() passes its own `which` along.
 const inputSchema = z.object({
   bucket: bucketSchema,
@@ -63,9 +57,7 @@ type Settings = z.infer<typeof inputSchema>;
 
 /** The validated settings, or UsageError naming the bad flag. */
 function settingsOf(input: IamPolicyInput): Settings {
-  const result = inputSchema.safeParse(input);
-  if (!result.success) throw new UsageError(formatIssues('iam-policy', result.error));
-  return result.data;
+  return parseFlags(inputSchema, { ...input });
 }
 
 /** The keys (not ARNs) each policy names, taken from the store layout. */
@@ -155,10 +147,7 @@ export interface IamPolicyResult {
 
 /** The chosen policies, for people and for scripts; UsageError on a bad flag. */
 export function iamPolicies(input: IamPolicyInput & { which?: string }): IamPolicyResult {
-  const which = input.which ?? 'both';
-  if (which !== 'instance' && which !== 'publisher' && which !== 'both') {
-    throw new UsageError(`iam-policy: --which must be instance, publisher or both, not "${which}"`);
-  }
+  const which = parseFlag('which', z.enum(['instance', 'publisher', 'both']), input.which ?? 'both');
   const s = settingsOf(input);
   const where = `s3://${s.bucket}/${keysOf(s).base}`;
   const roleWords = s.role === '*' ? 'every role' : `role ${s.role}`;

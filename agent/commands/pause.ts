@@ -4,7 +4,7 @@ import { UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { roleSchema, type Channel } from '../store/schemas.ts';
-import { parseWith } from '../validate.ts';
+import { parseFlag } from '../flags.ts';
 
 export interface PauseInput {
   store: ObjectStore;
@@ -46,8 +46,9 @@ export function pausedChannel(input: { current: Channel; paused: boolean; actor:
 }
 
 /**
- * A paused channel's `updatedAt` is when it was paused: every other write (roll,
- * rollback) unpauses it. The start moves only if the last wave was not yet due then.
+ * A paused channel's `updatedAt` is when it was paused, or when a roll onto the paused
+ * channel started its rollout (rollback unpauses it). The start moves only if the last
+ * wave was not yet due then, so a rollout rolled while paused starts its waves at resume.
  */
 function resumedStart(current: Channel, now: Date): string {
   const { waves, waveIntervalS, startedAt } = current.rollout;
@@ -69,7 +70,7 @@ export function describePause(result: PauseResult): string {
 }
 
 export async function setPaused(input: PauseInput): Promise<PauseResult> {
-  const role = parseWith(roleSchema, input.role, '--role', (m) => new UsageError(m));
+  const role = parseFlag('role', roleSchema, input.role);
   const read = await input.store.getChannel(role);
   const verb = input.paused ? 'pause' : 'resume';
   if (read.kind !== 'found') throw new UsageError(`role ${role} has no channel yet; nothing to ${verb} (run herd roll first)`);

@@ -16,6 +16,7 @@ import {
   RELEASE_SCHEMA, releaseIdSchema, roleSchema, runSpecSchema,
   type BlobRef, type ReleaseManifest, type RunSpec,
 } from '../store/schemas.ts';
+import { parseFlag } from '../flags.ts';
 import { parseJson, parseWith } from '../validate.ts';
 import { formatBytes, type Output } from './output.ts';
 
@@ -46,8 +47,8 @@ export interface PublishResult {
 const HERD_JSON = 'herd.json';
 
 export async function publish(input: PublishInput): Promise<PublishResult> {
-  const role = parseWith(roleSchema, input.role, '--role', (m) => new UsageError(m));
-  if (input.release !== undefined) parseWith(releaseIdSchema, input.release, '--release', (m) => new UsageError(m));
+  const role = parseFlag('role', roleSchema, input.role);
+  if (input.release !== undefined) parseFlag('release', releaseIdSchema, input.release);
   // A bad key fails here, before anything is packed or uploaded.
   const signer = input.signKey !== undefined ? await readSigningKey(input.signKey) : null;
   const work = await mkdtemp(join(tmpdir(), 'herd-publish-'));

@@ -8,7 +8,7 @@ import { fetchRelease } from '../releases/fetch-release.ts';
 import { withLastKnownGood } from '../releases/state.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { releaseIdSchema, roleSchema } from '../store/schemas.ts';
-import { parseWith } from '../validate.ts';
+import { parseFlag } from '../flags.ts';
 
 export interface PullInput {
   store: ObjectStore;
@@ -29,14 +29,14 @@ export interface PullResult {
 
 export async function pull(input: PullInput): Promise<PullResult> {
   const started = performance.now();
-  const role = parseWith(roleSchema, input.role, '--role', (m) => new UsageError(m));
+  const role = parseFlag('role', roleSchema, input.role);
   let releaseId = input.release;
   if (releaseId === undefined) {
     const read = await input.store.getChannel(role);
     if (read.kind !== 'found') throw new UsageError(`role ${role} has no channel yet; give --release ID or run herd roll first`);
     releaseId = read.channel.release;
   }
-  parseWith(releaseIdSchema, releaseId, '--release', (m) => new UsageError(m));
+  parseFlag('release', releaseIdSchema, releaseId);
   const dataDir = new DataDir({ root: input.dataDir, log: input.log });
   await dataDir.init();
   const { release, fetched, bytes } = await fetchRelease({

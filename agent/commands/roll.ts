@@ -1,11 +1,12 @@
 // herd roll: points the role's channel at a published release. The channel is rewritten
 // with If-Match on its ETag (If-None-Match when new), so concurrent operators conflict
 // loudly instead of overwriting each other.
+import { z } from 'zod';
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
-import { CHANNEL_SCHEMA, releaseIdSchema, roleSchema, type Channel } from '../store/schemas.ts';
-import { parseWith } from '../validate.ts';
+import { CHANNEL_SCHEMA, channelSchema, releaseIdSchema, roleSchema, type Channel } from '../store/schemas.ts';
+import { parseFlag, parseFlags } from '../flags.ts';
 
 export interface RollInput {
   store: ObjectStore;
@@ -19,7 +20,10 @@ export interface RollInput {
   now?: Date;
 }
 
-/** Pure: the channel after a roll. `previous` becomes what the fleet ran before. */
+/**
+ * Pure: the channel after a roll. `previous` becomes what the fleet ran before. A paused
+ * channel stays paused: the new release waits for `herd resume` like the rest of the rollout.
+ */
 export function nextChannel(input: {
   current: Channel | null; role: string; release: string; percent: number; waves: number; waveIntervalS: number; actor: string; now: Date;
 }): Channel {
@@ -31,27 +35,30 @@ export function nextChannel(input: {
     release: input.release,
     previous,
     rollout: { percent: input.percent, waves: input.waves, waveIntervalS: input.waveIntervalS, startedAt: input.now.toISOString() },
-    paused: false,
+    paused: current?.paused ?? false,
     generation: (current?.generation ?? 0) + 1,
     updatedAt: input.now.toISOString(),
     updatedBy: input.actor,
   };
 }
 
+const rolloutSchema = channelSchema.shape.rollout.shape;
+const rollFlagsSchema = z.object({
+  percent: rolloutSchema.percent.default(100),
+  waves: rolloutSchema.waves.default(1),
+  waveIntervalS: rolloutSchema.waveIntervalS.default(0),
+});
+
+/** The rollout flags with their defaults, or UsageError naming the bad flag. */
 export function validateRollFlags(input: { percent?: number; waves?: number; waveIntervalS?: number }): { percent: number; waves: number; waveIntervalS: number } {
-  const percent = input.percent ?? 100;
-  const waves = input.waves ?? 1;
-  const waveIntervalS = input.waveIntervalS ?? 0;
-  if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new UsageError(`--percent must be a whole number from 0 to 100, got ${input.percent}`);
-  if (!Number.isInteger(waves) || waves < 1 || waves > 100) throw new UsageError(`--waves must be a whole number from 1 to 100, got ${input.waves}`);
-  if (!Number.isFinite(waveIntervalS) || waveIntervalS < 0) throw new UsageError(`--wave-interval must be seconds >= 0, got ${input.waveIntervalS}`);
-  if (waves > 1 && waveIntervalS === 0) throw new UsageError('--waves above 1 needs --wave-interval SECONDS');
-  return { percent, waves, waveIntervalS };
+  const plan = parseFlags(rollFlagsSchema, { percent: input.percent, waves: input.waves, waveIntervalS: input.waveIntervalS });
+  if (plan.waves > 1 && plan.waveIntervalS === 0) throw new UsageError('--waves above 1 needs --wave-interval SECONDS');
+  return plan;
 }
 
 export async function roll(input: RollInput): Promise<Channel> {
-  const role = parseWith(roleSchema, input.role, '--role', (m) => new UsageError(m));
-  const release = parseWith(releaseIdSchema, input.release, '--release', (m) => new UsageError(m));
+  const role = parseFlag('role', roleSchema, input.role);
+  const release = parseFlag('release', releaseIdSchema, input.release);
   const plan = validateRollFlags(input);
   // Refuses an unpublished (or unreadable) release before touching the channel.
   await input.store.getManifest(role, release);
@@ -72,4 +79,10 @@ export function rollWarning(channel: Channel): string | null {
   if (channel.rollout.percent < 100 || channel.rollout.waves > 1) return null;
   return 'every instance takes this release within about one poll interval, draining at nearly the same time; '
     + 'for a rolling release use --waves N --wave-interval SECONDS (or --percent to try it on a share first)';
+}
+
+/** Pure: what people are told when the roll landed on a paused channel, else null. */
+export function pausedNote(channel: Channel): string | null {
+  if (!channel.paused) return null;
+  return `channel ${channel.role} is paused: release ${channel.release} will roll out when you run herd resume --role ${channel.role}`;
 }

@@ -5,7 +5,7 @@ import { NotFoundError, UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { roleSchema, type Channel } from '../store/schemas.ts';
-import { parseWith } from '../validate.ts';
+import { parseFlag } from '../flags.ts';
 
 export interface RollbackInput {
   store: ObjectStore;
@@ -50,7 +50,7 @@ export function rollbackChannel(input: { current: Channel; actor: string; now: D
 }
 
 export async function rollback(input: RollbackInput): Promise<RollbackResult> {
-  const role = parseWith(roleSchema, input.role, '--role', (m) => new UsageError(m));
+  const role = parseFlag('role', roleSchema, input.role);
   const read = await input.store.getChannel(role);
   if (read.kind !== 'found') throw new UsageError(`role ${role} has no channel yet; nothing to roll back (run herd roll first)`);
   const current = read.channel;
@@ -65,4 +65,9 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
   await input.store.putChannel(channel, { ifMatch: read.etag });
   input.log.info({ role, release: channel.release, from: current.release, generation: channel.generation }, 'channel rolled back');
   return { channel, from: current.release, wasPaused: current.paused };
+}
+
+/** Pure: what people are told when the rollback un-paused the channel, else null. */
+export function resumedNote(result: RollbackResult): string | null {
+  return result.wasPaused ? `channel ${result.channel.role} was paused; rollback resumes it` : null;
 }

@@ -1,11 +1,12 @@
 // herd status: the role's channel and one row per instance report, read-decide-print.
 // A report is a report: unhealthy or stale instances still exit 0; only a store that
 // cannot be read fails the command.
-import { IntegrityError, UsageError } from '../errors.ts';
+import { z } from 'zod';
+import { IntegrityError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { roleSchema, type Channel, type InstanceReport, type InstanceState } from '../store/schemas.ts';
-import { parseWith } from '../validate.ts';
+import { parseFlag } from '../flags.ts';
 
 /** Agents report on every change; one silent for longer than this is flagged STALE. */
 /** Three of the agents' report heartbeats (60 s): one missed write is not yet stale. */
@@ -175,9 +176,8 @@ function short(text: string, max: number): string {
 }
 
 export async function status(input: StatusInput): Promise<FleetStatus> {
-  const role = parseWith(roleSchema, input.role, '--role', (m) => new UsageError(m));
-  const staleAfterS = input.staleAfterS ?? DEFAULT_STALE_AFTER_S;
-  if (!Number.isFinite(staleAfterS) || staleAfterS <= 0) throw new UsageError(`--stale-after must be seconds > 0, got ${input.staleAfterS}`);
+  const role = parseFlag('role', roleSchema, input.role);
+  const staleAfterS = parseFlag('staleAfterS', z.number().positive(), input.staleAfterS ?? DEFAULT_STALE_AFTER_S);
   let channel: Channel | null = null;
   let channelError: string | null = null;
   try {

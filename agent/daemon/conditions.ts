@@ -28,6 +28,8 @@ export interface Condition {
   message: string | null;
   /** When status or reason last changed. */
   since: string;
+  /** Order of the last change of status, reason or message, across all conditions. */
+  seq: number;
 }
 
 /** What the runner says of the app, read live. */
@@ -53,10 +55,11 @@ export class Conditions {
 
   constructor(private readonly onChange: () => void, now: () => Date = () => new Date()) {
     this.now = now;
-    for (const [type, c] of Object.entries(INITIAL)) this.all.set(type as ConditionType, { ...c, message: null, since: now().toISOString() });
+    for (const [type, c] of Object.entries(INITIAL)) this.all.set(type as ConditionType, { ...c, message: null, since: now().toISOString(), seq: 0 });
   }
 
   private readonly now: () => Date;
+  private seq = 0;
 
   get(type: ConditionType): Condition {
     return this.all.get(type) as Condition;
@@ -72,12 +75,12 @@ export class Conditions {
     const old = this.get(type);
     if (old.status === status && old.reason === reason && old.message === message) return;
     const since = old.status === status && old.reason === reason ? old.since : this.now().toISOString();
-    this.all.set(type, { status, reason, message, since });
+    this.all.set(type, { status, reason, message, since, seq: ++this.seq });
     this.onChange();
   }
 
-  list(): Array<Condition & { type: ConditionType }> {
-    return [...this.all].map(([type, c]) => ({ type, ...c }));
+  list(): Array<Omit<Condition, 'seq'> & { type: ConditionType }> {
+    return [...this.all].map(([type, { seq: _seq, ...c }]) => ({ type, ...c }));
   }
 }
 
@@ -100,14 +103,13 @@ export function instanceState(c: Conditions, app: AppView): InstanceState {
 }
 
 /**
- * Pure: the one error an operator should read first, or null when all is well: a refused
- * config, then why the wanted release does not run, then a fetch or channel failure, then
- * what the app itself did.
+ * Pure: the error an operator should read, or null when all is well: of the conditions that
+ * do not hold and say why (a refused config, a release that failed or went back, a failed
+ * fetch, an unreadable channel), the one that changed last; else what the app itself did.
  */
 export function lastError(c: Conditions, app: AppView): string | null {
-  for (const type of ['ConfigApplied', 'Applied', 'Fetched', 'ChannelRead'] as const) {
-    const cond = c.get(type);
-    if (!cond.status && cond.message) return cond.message;
-  }
-  return app.lastError;
+  const failing = (['ConfigApplied', 'Applied', 'Fetched', 'ChannelRead'] as const)
+    .map((type) => c.get(type)).filter((cond) => !cond.status && cond.message);
+  const latest = failing.sort((a, b) => b.seq - a.seq)[0];
+  return latest?.message ?? app.lastError;
 }

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { lookupUser, needsUserSwitch } from '../app-user.ts';
+import { resolveAppUser } from '../app-user.ts';
 import type { Clock } from '../clock.ts';
 import type { AgentConfig } from '../config.ts';
 import { describeError, IdentityError } from '../errors.ts';
@@ -57,9 +57,9 @@ export async function buildParts(input: BuildPartsInput): Promise<Parts> {
   const imds = keepIdentity ? prev.imds : metadataClient(config, log);
   const identity = keepIdentity ? prev.identity : await identityOrCached({ ...input, imds });
   if (prev && !appSettingsChanged(prev.config, config)) return { config, sources, dataDir, identity, imds, runner: prev.runner };
-  // Look appUser up before anything stops: a bad new setting must not leave the instance without its app.
-  const user = needsUserSwitch({ agentUid: process.getuid?.() ?? null, appUser: config.appUser })
-    ? await lookupUser(config.appUser as string) : undefined;
+  // Look appUser up (and check it can reach the releases) before anything stops: a bad new
+  // setting must not leave the instance without its app.
+  const user = await resolveAppUser({ appUser: config.appUser, agentUid: process.getuid?.() ?? null, dataDir: config.dataDir });
   const runner = new ReleaseRunner({
     identity,
     ...(config.appPort !== undefined ? { appPort: config.appPort } : {}),

@@ -154,10 +154,10 @@ describe('herd iam-policy', () => {
 
   it('exits 2 naming the bad flag', async () => {
     const cases: Array<[string[], string]> = [
-      [['--bucket', 'Fleet_Bucket', '--role', 'web'], 'bucket: must be an S3 bucket name'],
-      [['--bucket', 'fleet-bucket', '--role', '../web'], 'role:'],
-      [['--bucket', 'fleet-bucket', '--role', 'web', '--which', 'admin'], '--which must be instance, publisher or both'],
-      [['--bucket', 'fleet-bucket', '--role', 'web', '--prefix', 'a*'], 'prefix: may hold only'],
+      [['--bucket', 'Fleet_Bucket', '--role', 'web'], '--bucket "Fleet_Bucket" is not a bucket name'],
+      [['--bucket', 'fleet-bucket', '--role', '../web'], '--role "../web" is not a role'],
+      [['--bucket', 'fleet-bucket', '--role', 'web', '--which', 'admin'], '--which "admin" is not a policy choice: instance, publisher or both'],
+      [['--bucket', 'fleet-bucket', '--role', 'web', '--prefix', 'a*'], '--prefix "a*" is not a key prefix'],
     ];
     for (const [args, message] of cases) {
       const { code, stderr, stdout } = await runHerd(['iam-policy', ...args]);
@@ -359,17 +359,34 @@ describe.skipIf(!isRoot)('an agent running as root runs the app as appUser (skip
     expect(agent.lines.some((l) => l.module === 'app' && String(l.msg).includes('got SIGTERM'))).toBe(true);
   });
 
-  it('an unknown appUser is a config error: exit 2 naming appUser', async () => {
-    const configFile = join(ws.dir, 'bad-user.json');
+  /** An agent with `name`'s config that should refuse to start: its exit code and stderr. */
+  async function refusedAgent(name: string, over: { appUser: string; dataDir: string }): Promise<{ code: number; stderr: string }> {
+    const configFile = join(ws.dir, `${name}.json`);
     await writeFile(configFile, JSON.stringify({
-      sources: [{ bucket: ws.bucket, endpoint: ws.s3.endpoint }], dataDir: join(ws.dir, 'data-bad'), healthPort: await freePort(),
-      healthHost: '127.0.0.1', appUser: 'no-such-herd-user',
-      identity: { provider: 'static', instanceId: 'i-0bad', role: 'web', az: 'z1', region: 'r1' },
+      sources: [{ bucket: ws.bucket, endpoint: ws.s3.endpoint }], healthPort: await freePort(), healthHost: '127.0.0.1', ...over,
+      identity: { provider: 'static', instanceId: `i-0${name}`, role: 'web', az: 'z1', region: 'r1' },
     }));
     const bad = startAgent(configFile, cleanEnv(S3_ENV));
-    expect(await waitUntil('exit', async () => (bad.child.exitCode === null ? undefined : bad.child.exitCode), 30_000)).toBe(2);
-    const stderr = bad.lines.map((l) => l.stderr ?? '').join('');
+    const code = await waitUntil('exit', async () => (bad.child.exitCode === null ? undefined : bad.child.exitCode), 30_000)
+      .finally(() => bad.stop());
+    return { code, stderr: bad.lines.map((l) => l.stderr ?? '').join('') };
+  }
+
+  it('an unknown appUser is a config error: exit 2 naming appUser', async () => {
+    const { code, stderr } = await refusedAgent('bad-user', { appUser: 'no-such-herd-user', dataDir: join(ws.dir, 'data-bad') });
+    expect(code).toBe(2);
     expect(stderr).toContain('appUser: no such user "no-such-herd-user"');
+  });
+
+  it('a dataDir appUser cannot reach is a config error at start: exit 2 naming the directory and the user', async () => {
+    const locked = join(ws.dir, 'locked');
+    await mkdir(locked);
+    await chmod(locked, 0o700);
+    const dataDir = join(locked, 'data');
+    const { code, stderr } = await refusedAgent('locked', { appUser: 'nobody', dataDir });
+    expect(code).toBe(2);
+    expect(stderr).toContain(`dataDir ${dataDir}: appUser "nobody" (uid ${nobody.uid}) cannot search ${locked} (mode 0700, owner 0:0)`);
+    expect(stderr).toContain(`chmod o+x ${locked}`);
   });
 });
 

@@ -92,12 +92,36 @@ describe('herd rollback, pause, resume and status against a real S3 server', () 
     expect((await herd('resume', '--role', 'web')).stdout.trim()).toBe('web: already running; nothing changed (generation 6)');
   });
 
-  it('rollback of a paused channel resumes it, or agents would not move', async () => {
+  it('rollback of a paused channel resumes it, or agents would not move, and says so', async () => {
     expect((await herd('pause', '--role', 'web')).code).toBe(0);
-    const { code, stdout } = await herd('rollback', '--role', 'web');
+    const { code, stdout, stderr } = await herd('rollback', '--role', 'web');
     expect(code).toBe(0);
-    expect(stdout.trim()).toBe('web: rolled back v2 -> v1 (100% now, generation 8, was paused: resumed)');
+    expect(stdout.trim()).toBe('web: rolled back v2 -> v1 (100% now, generation 8, resumed)');
+    expect(stderr).toBe('note: channel web was paused; rollback resumes it\n');
     expect(await channelNow()).toMatchObject({ release: 'v1', previous: 'v2', paused: false, generation: 8 });
+  });
+
+  it('roll onto a paused channel keeps it paused and says so; resume rolls it out', async () => {
+    for (const release of ['v1', 'v2']) {
+      expect((await herd('publish', '--role', 'shop', '--code', HELLO_APP, '--config', HELLO_CONFIG, '--release', release)).code).toBe(0);
+    }
+    expect((await herd('roll', '--role', 'shop', '--release', 'v1')).code).toBe(0);
+    expect((await herd('pause', '--role', 'shop')).code).toBe(0);
+    const rolled = await herd('roll', '--role', 'shop', '--release', 'v2');
+    expect(rolled.code).toBe(0);
+    expect(rolled.stdout.trim()).toBe('shop: v1 -> v2 (100%, generation 3, paused)');
+    expect(rolled.stderr).toMatch(/^note: channel shop is paused: release v2 will roll out when you run herd resume --role shop\n/);
+    expect(await channelNow('shop')).toMatchObject({ release: 'v2', previous: 'v1', paused: true, generation: 3 });
+
+    const json = await herd('roll', '--role', 'shop', '--release', 'v2', '--percent', '50', '--json');
+    expect(json.code).toBe(0);
+    expect(json.stderr).toBe('');
+    expect(JSON.parse(json.stdout)).toMatchObject({ paused: true, channel: { release: 'v2', paused: true, generation: 4, rollout: { percent: 50 } } });
+
+    expect((await herd('resume', '--role', 'shop')).stdout.trim()).toBe('shop: running on v2 (generation 5)');
+    expect(await channelNow('shop')).toMatchObject({ release: 'v2', paused: false, generation: 5 });
+    const after = await herd('roll', '--role', 'shop', '--release', 'v2', '--json');
+    expect(JSON.parse(after.stdout)).toMatchObject({ paused: false, channel: { paused: false, generation: 6 } });
   });
 
   it('sends If-Match with the channel\'s ETag on the wire (s3rver itself does not enforce it)', async () => {
@@ -179,7 +203,7 @@ describe('herd rollback, pause, resume and status against a real S3 server', () 
     it('exits 2 on a bad --stale-after and 1 when the store cannot be read', async () => {
       const bad = await herd('status', '--role', 'web', '--stale-after', '0');
       expect(bad.code).toBe(2);
-      expect(bad.stderr).toContain('--stale-after must be seconds > 0');
+      expect(bad.stderr).toContain('--stale-after 0: takes a number of seconds above 0');
       const down = await runHerd(['status', '--bucket', ws.bucket, '--endpoint', `http://127.0.0.1:${await freePort()}`, '--role', 'web']);
       expect(down.code).toBe(1);
       expect(down.stdout).toBe('');

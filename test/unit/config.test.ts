@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { applyEnvOverrides, buildConfig, loadConfig, sourceFromFlags } from '../../agent/config.ts';
-import { ConfigError } from '../../agent/errors.ts';
+import { ConfigError, UsageError } from '../../agent/errors.ts';
 
 const minimal = { sources: [{ bucket: 'fleet-bucket' }] };
 
@@ -29,6 +29,8 @@ describe('buildConfig', () => {
     [{}, 'sources'],
     [{ sources: [] }, 'sources: needs at least one source'],
     [{ sources: [{ bucket: 'b1x', endpoint: 'not a url' }] }, 'sources.0.endpoint'],
+    [{ sources: [{ bucket: 'b1x', endpoint: 'localhost:4569' }] }, 'agent.json: sources.0.endpoint: must be an http:// or https:// URL'],
+    [{ sources: [{ bucket: 'ab' }] }, 'agent.json: sources.0.bucket: must be an S3 bucket name: 3-63 of [a-z0-9.-]'],
     [{ ...minimal, healthPort: 70000 }, 'healthPort'],
     [{ ...minimal, dataDir: 'relative/dir' }, 'dataDir: must be an absolute path'],
     [{ ...minimal, keepReleases: 0 }, 'keepReleases'],
@@ -112,5 +114,14 @@ describe('sourceFromFlags', () => {
   });
   it('needs a bucket', () => {
     expect(() => sourceFromFlags({}, {})).toThrowError('--bucket is required');
+  });
+  it.each([
+    [{ bucket: 'ab' }, {}, '--bucket "ab" is not a bucket name'],
+    [{}, { HERD_BUCKET: 'ab' }, 'HERD_BUCKET "ab" is not a bucket name'],
+    [{ bucket: 'b1x' }, { AWS_ENDPOINT_URL: 'ftp://x' }, 'AWS_ENDPOINT_URL "ftp://x" is not an endpoint'],
+    [{ bucket: 'b1x', endpoint: 'ftp://x' }, { AWS_ENDPOINT_URL: 'http://x' }, '--endpoint "ftp://x" is not an endpoint'],
+  ])('names the flag or variable a bad value came from: %j %j', (flags, env, message) => {
+    expect(() => sourceFromFlags(flags, env)).toThrowError(UsageError);
+    expect(() => sourceFromFlags(flags, env)).toThrowError(message);
   });
 });

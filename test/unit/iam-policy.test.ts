@@ -130,14 +130,14 @@ describe('bucket, prefix, role, replicas and partition', () => {
   });
 
   it.each([
-    [{ bucket: 'My_Bucket', role: 'web' }, 'bucket: must be an S3 bucket name'],
-    [{ bucket: 'ab', role: 'web' }, 'bucket: must be an S3 bucket name'],
-    [{ bucket: 'b-1', role: '../etc' }, 'role'],
-    [{ bucket: 'b-1', role: 'web*' }, 'role'],
-    [{ bucket: 'b-1', role: 'web', prefix: 'herd/*' }, 'prefix: may hold only'],
-    [{ bucket: 'b-1', role: 'web', prefix: '${aws:userid}' }, 'prefix: may hold only'],
-    [{ bucket: 'b-1', role: 'web', replicaBuckets: ['UPPER'] }, 'replicaBuckets.0: must be an S3 bucket name'],
-    [{ bucket: 'b-1', role: 'web', partition: 'aws-moon' }, 'partition: must be one of aws, aws-cn, aws-us-gov'],
+    [{ bucket: 'My_Bucket', role: 'web' }, '--bucket "My_Bucket" is not a bucket name: 3-63 characters'],
+    [{ bucket: 'ab', role: 'web' }, '--bucket "ab" is not a bucket name'],
+    [{ bucket: 'b-1', role: '../etc' }, '--role "../etc" is not a role'],
+    [{ bucket: 'b-1', role: 'web*' }, '--role "web*" is not a role'],
+    [{ bucket: 'b-1', role: 'web', prefix: 'herd/*' }, '--prefix "herd/*" is not a key prefix'],
+    [{ bucket: 'b-1', role: 'web', prefix: '${aws:userid}' }, '--prefix "${aws:userid}" is not a key prefix'],
+    [{ bucket: 'b-1', role: 'web', replicaBuckets: ['b-2', 'UPPER'] }, '--replica-bucket "UPPER" is not a bucket name'],
+    [{ bucket: 'b-1', role: 'web', partition: 'aws-moon' }, '--partition "aws-moon" is not an ARN partition: aws, aws-cn or aws-us-gov'],
   ])('refuses %j naming the field', (input, message) => {
     expect(() => iamPolicies(input)).toThrow(UsageError);
     expect(() => iamPolicies(input)).toThrow(message);
@@ -162,6 +162,6 @@ describe('what the command prints', () => {
   });
 
   it('refuses an unknown --which', () => {
-    expect(() => iamPolicies({ bucket: 'b-1', role: 'web', which: 'admin' })).toThrow('--which must be instance, publisher or both');
+    expect(() => iamPolicies({ bucket: 'b-1', role: 'web', which: 'admin' })).toThrow('--which "admin" is not a policy choice: instance, publisher or both');
   });
 });

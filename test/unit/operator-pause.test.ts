@@ -1,7 +1,9 @@
 // pause / resume as a table: flip `paused` with a new generation, no-op when already so,
-// and a resumed wave rollout keeps the spacing of the waves the pause held back.
+// and a resumed wave rollout keeps the spacing of the waves the pause held back; a roll
+// onto a paused channel keeps it paused.
 import { describe, expect, it } from 'vitest';
 import { describePause, pausedChannel } from '../../agent/commands/pause.ts';
+import { nextChannel, pausedNote } from '../../agent/commands/roll.ts';
 import { decideRelease, slotOf } from '../../agent/rollout/decide.ts';
 import { channelSchema, type Channel } from '../../agent/store/schemas.ts';
 
@@ -73,5 +75,26 @@ describe('describePause', () => {
     [{ channel: running, changed: false }, 'web: already running; nothing changed (generation 3)'],
   ])('says what happened', (result, line) => {
     expect(describePause(result)).toBe(line);
+  });
+});
+
+describe('roll onto a paused channel', () => {
+  const roll = (current: Channel, now: string, how = { percent: 100, waves: 1, waveIntervalS: 0 }) =>
+    nextChannel({ current, role: 'web', release: 'v3', ...how, actor: 'dave@ops', now: at(now) });
+
+  it('keeps it paused, with the new release and a new generation; a running channel stays running', () => {
+    expect(roll(paused, '2026-11-22T10:40:00.000Z')).toMatchObject({ release: 'v3', previous: 'v2', paused: true, generation: 5 });
+    expect(roll(running, '2026-11-22T10:40:00.000Z')).toMatchObject({ release: 'v3', previous: 'v2', paused: false, generation: 4 });
+  });
+
+  it('says so, and how to go on', () => {
+    expect(pausedNote(roll(paused, '2026-11-22T10:40:00.000Z'))).toBe('channel web is paused: release v3 will roll out when you run herd resume --role web');
+    expect(pausedNote(roll(running, '2026-11-22T10:40:00.000Z'))).toBeNull();
+  });
+
+  it('a wave rollout rolled while paused starts its waves at resume, not at the roll', () => {
+    const rolled = roll(paused, '2026-11-22T10:40:00.000Z', { percent: 100, waves: 4, waveIntervalS: 600 });
+    const { channel } = pausedChannel({ current: rolled, paused: false, actor: 'x', now: at('2026-11-22T12:00:00.000Z') });
+    expect(channel).toMatchObject({ paused: false, release: 'v3', rollout: { startedAt: '2026-11-22T12:00:00.000Z', waves: 4 } });
   });
 });

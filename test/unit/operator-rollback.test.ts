@@ -1,7 +1,7 @@
 // The rollback decision as a table: swap release and previous, 100% at once, unpaused,
 // generation bumped; nothing to roll back to is a usage error (exit 2).
 import { describe, expect, it } from 'vitest';
-import { rollbackChannel } from '../../agent/commands/rollback.ts';
+import { resumedNote, rollbackChannel } from '../../agent/commands/rollback.ts';
 import { UsageError } from '../../agent/errors.ts';
 import { channelSchema, type Channel } from '../../agent/store/schemas.ts';
 
@@ -47,5 +47,15 @@ describe('rollbackChannel', () => {
     const attempt = () => rollbackChannel({ current: { ...base, ...patch }, actor: 'a', now: NOW });
     expect(attempt).toThrow(UsageError);
     expect(attempt).toThrow(message);
+  });
+});
+
+describe('resumedNote', () => {
+  it.each([
+    [true, 'channel web was paused; rollback resumes it'],
+    [false, null],
+  ])('wasPaused %s: %s', (wasPaused, note) => {
+    const channel = rollbackChannel({ current: { ...base, paused: wasPaused }, actor: 'a', now: NOW });
+    expect(resumedNote({ channel, from: 'v2', wasPaused })).toBe(note);
   });
 });
