@@ -1,7 +1,6 @@
 // Time and chance, injected: the agent's loop reads the clock, draws jitter and sleeps only
-// through a Clock, so tests drive it with fake time. The one sleep of the agent: it ends
-// early, without throwing, when its signal aborts (a nudge, a stop).
-import { setTimeout as delay } from 'node:timers/promises';
+// through a Clock, so tests drive it with fake timers. `sleep` is the one sleep of the agent:
+// it ends early, without throwing, when its signal aborts (a nudge, a stop, an app exit).
 
 export interface Clock {
   now(): number;
@@ -11,22 +10,19 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  random: () => Math.random(),
-  sleep: (ms, signal) => delay(Math.max(0, ms), undefined, signal ? { signal } : {}).catch(() => {}),
-};
+/** Resolves after `ms`, or as soon as `signal` aborts; never rejects. Uses the global timers, which fake timers replace. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve(); };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
-/** A clock whose sleeps use the global timers, which test fake timers replace. */
-export function timerClock(random: () => number = Math.random): Clock {
-  return {
-    now: () => Date.now(),
-    random,
-    sleep: (ms, signal) => new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = () => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve(); };
-      const timer = setTimeout(done, Math.max(0, ms));
-      signal?.addEventListener('abort', done, { once: true });
-    }),
-  };
+export const systemClock: Clock = { now: () => Date.now(), random: () => Math.random(), sleep };
+
+/** The system clock with a given random source (a constant in tests). */
+export function clockWith(random: () => number): Clock {
+  return { ...systemClock, random };
 }

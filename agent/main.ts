@@ -24,7 +24,7 @@ interface CommonFlags extends StoreFlags { json?: boolean; logLevel?: string }
 function storeOptions(cmd: Command): Command {
   return cmd
     .option('--bucket <name>', 'bucket (or HERD_BUCKET)')
-    .option('--prefix <prefix>', 'key prefix under the bucket', 'herd')
+    .option('--prefix <prefix>', 'key prefix under the bucket (or HERD_PREFIX; default herd)')
     .option('--region <region>', 'region (or AWS_REGION)')
     .option('--endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL_S3)')
     .option('--path-style', 'force path-style addressing (default with --endpoint)')

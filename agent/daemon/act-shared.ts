@@ -62,7 +62,8 @@ export async function applyHealthy(ctx: Context, release: InstalledRelease, prev
   ctx.log.info({ release: release.id, pid: parts.runner.pid }, 'release running and healthy');
   await pruneDataDir({
     dataDir: parts.dataDir, keep: parts.config.keepReleases, log: ctx.log,
-    protect: [release.id, previous, memory.previous?.id ?? null, memory.local.lastKnownGood],
+    // The app runs in the code directory it was started in, which config-only reloads keep.
+    protect: [release.id, previous, memory.previous?.id ?? null, memory.local.lastKnownGood, parts.runner.startedFrom?.id ?? null],
   });
 }
 

@@ -5,6 +5,7 @@ import { MetadataService } from '@aws-sdk/ec2-metadata-service';
 import { IdentityError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { describeImdsFailure, nextImdsStep, statusOf, type ImdsFailure } from './imds-retry.ts';
+import { sleep } from '../clock.ts';
 
 export const DEFAULT_IMDS_ENDPOINT = 'http://169.254.169.254';
 const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
@@ -177,8 +178,4 @@ function validateTokenTiming(ttlS: number, marginS: number): void {
 function scrub(err: unknown, token: string | undefined): unknown {
   if (!token || !(err instanceof Error) || !err.message.includes(token)) return err;
   return new Error(err.message.split(token).join('[redacted]'));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

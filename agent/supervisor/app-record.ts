@@ -2,6 +2,7 @@
 // SIGKILLed agent left behind (its own process group keeps it alive and on the app port).
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from '../log.ts';
+import { sleep } from '../clock.ts';
 
 function startTimeOf(pid: number): string | null {
   try {
@@ -32,7 +33,7 @@ export async function reapLeftoverApp(input: { file: string; log: Logger; graceM
   const signal = (sig: NodeJS.Signals) => { try { process.kill(-pid, sig); } catch { /* gone */ } };
   signal('SIGTERM');
   const deadline = Date.now() + (input.graceMs ?? 10_000);
-  while (Date.now() < deadline && startTimeOf(pid) === started) await new Promise((r) => setTimeout(r, 100));
+  while (Date.now() < deadline && startTimeOf(pid) === started) await sleep(100);
   if (startTimeOf(pid) === started) signal('SIGKILL');
   return pid;
 }

@@ -3,6 +3,7 @@
 // (judgeHealthWait) is pure; probing and waiting are thin shells around it.
 import http from 'node:http';
 import https from 'node:https';
+import { sleep } from '../clock.ts';
 import { describeError } from '../errors.ts';
 
 // The backoff lives in its own module; it is re-exported here, where callers of the health
@@ -118,16 +119,14 @@ export async function waitHealthy(input: WaitHealthyInput): Promise<HealthWait> 
   const deadline = Date.now() + input.timeoutS * 1000;
   const state: HealthWaitState = { url: input.url, timeoutS: input.timeoutS, attempts: 0, aborted: false, timedOut: false };
 
-  // Exit and abort are final, so one promise wakes every wait below.
-  let interrupt = (): void => {};
-  const interrupted = new Promise<void>((resolve) => {
-    interrupt = resolve;
-  });
+  // Exit and abort are final, so one signal wakes every wait below.
+  const interrupt = new AbortController();
+  const interrupted = new Promise<void>((resolve) => interrupt.signal.addEventListener('abort', () => resolve(), { once: true }));
   input.exited?.then(
-    (value) => { state.exit = { value }; interrupt(); },
-    (error: unknown) => { state.exit = { error }; interrupt(); },
+    (value) => { state.exit = { value }; interrupt.abort(); },
+    (error: unknown) => { state.exit = { error }; interrupt.abort(); },
   );
-  const onAbort = (): void => { state.aborted = true; interrupt(); };
+  const onAbort = (): void => { state.aborted = true; interrupt.abort(); };
   if (input.signal?.aborted) state.aborted = true;
   input.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -151,15 +150,9 @@ export async function waitHealthy(input: WaitHealthyInput): Promise<HealthWait> 
         if (!(cutShort && state.last?.status !== undefined)) state.last = result;
         if (result.ok) continue;
       }
-      await sleepUnless(Math.min(intervalMs, Math.max(0, deadline - Date.now())), interrupted);
+      await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())), interrupt.signal);
     }
   } finally {
     input.signal?.removeEventListener('abort', onAbort);
   }
-}
-
-async function sleepUnless(ms: number, interrupted: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); }), interrupted]);
-  clearTimeout(timer);
 }

@@ -60,6 +60,8 @@ export class ReleaseRunner {
   healthy = false;
   release: InstalledRelease | null = null;
   pid: number | null = null;
+  /** The release whose code directory the app process was started in; a reload does not change it. */
+  startedFrom: InstalledRelease | null = null;
   lastError: string | null = null;
   restarts = 0;
   private handle: AppHandle | null = null;
@@ -121,6 +123,7 @@ export class ReleaseRunner {
     }
     this.handle = null;
     this.pid = null;
+    this.startedFrom = null;
     if (this.input.appRecordFile) forgetApp(this.input.appRecordFile);
     // Nothing runs now: the agent must not take this release for the one serving.
     this.release = null;
@@ -161,6 +164,7 @@ export class ReleaseRunner {
       log: this.input.log.child({ release: release.id }),
     });
     this.handle = handle;
+    this.startedFrom = release;
     this.pid = handle.pid || null;
     if (handle.pid && this.input.appRecordFile) recordApp(this.input.appRecordFile, handle.pid);
     this.startedAt = Date.now();

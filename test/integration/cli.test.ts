@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HELLO_APP, HELLO_CONFIG, runHerd, workspace, type Workspace } from '../helpers/harness.ts';
+import { HELLO_APP, HELLO_CONFIG, S3_ENV, cleanEnv, runHerd, workspace, type Workspace } from '../helpers/harness.ts';
 
 describe('herd CLI against a real S3 server', () => {
   let ws: Workspace;
@@ -115,6 +115,17 @@ describe('herd CLI against a real S3 server', () => {
 
     const again = await herd('pull', '--role', 'api', '--release', 'r2', '--data-dir', dataDir, '--json');
     expect(JSON.parse(again.stdout)).toMatchObject({ release: 'r2', fetched: false });
+  });
+
+  it('takes the key prefix from HERD_PREFIX when --prefix is not given', async () => {
+    // --prefix used to default to "herd" in the flag itself, so HERD_PREFIX never applied.
+    const env = { ...cleanEnv(S3_ENV), HERD_PREFIX: 'elsewhere' };
+    expect((await runHerd(['publish', ...ws.storeFlags, '--role', 'pfx', '--code', HELLO_APP, '--release', 'p1'], env)).code).toBe(0);
+    expect((await runHerd(['roll', ...ws.storeFlags, '--role', 'pfx', '--release', 'p1'], env)).code).toBe(0);
+    expect(JSON.parse((await herd('status', '--role', 'pfx', '--prefix', 'elsewhere', '--json')).stdout).channel.release).toBe('p1');
+    const underDefault = await herd('roll', '--role', 'pfx', '--release', 'p1');
+    expect(underDefault.code).toBe(1);
+    expect(underDefault.stderr).toContain('herd/roles/pfx/releases/p1.json');
   });
 
   it('exits 2 naming the bad key of an agent config', async () => {

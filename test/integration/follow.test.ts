@@ -117,3 +117,37 @@ describe('an agent follows its channel', () => {
     expect(releases).not.toContain('v1');
   });
 });
+
+describe('config-only reloads in a row', () => {
+  it('never remove the release the app process was started from', async () => {
+    // The app keeps running in the code directory it was started in; retention used to keep only
+    // the current, previous and last-known-good releases, so a second reload deleted it.
+    const { readlink } = await import('node:fs/promises');
+    const ws = await workspace();
+    const herd = (...args: string[]) => runHerd([...args.slice(0, 1), ...ws.storeFlags, ...args.slice(1)]);
+    const [healthPort, appPort] = [await freePort(), await freePort()];
+    const status = async () => JSON.parse((await get(`http://127.0.0.1:${healthPort}/status`)).body);
+    const code = await codeVariant(ws.dir, 'reloadable');
+    const configFile = join(ws.dir, 'agent.json');
+    await writeFile(configFile, JSON.stringify({
+      sources: [{ bucket: ws.bucket, endpoint: ws.s3.endpoint }], dataDir: join(ws.dir, 'data'),
+      healthPort, healthHost: '127.0.0.1', appPort, appUser: null, pollIntervalS: 0.5, drainS: 0.2, keepReleases: 1,
+      identity: { provider: 'static', instanceId: 'i-reloads', role: 'web', az: 'z1', region: 'r1' },
+    }));
+    const agent = startAgent(configFile, cleanEnv(S3_ENV));
+    try {
+      for (const [i, greeting] of ['one', 'two', 'three', 'four'].entries()) {
+        expect((await herd('publish', '--role', 'web', '--code', code, '--config', await configVariant(ws.dir, greeting), '--release', `c${i}`)).code).toBe(0);
+        expect((await herd('roll', '--role', 'web', '--release', `c${i}`)).code).toBe(0);
+        await waitUntil(`running c${i}`, async () => { const s = await status(); return s.release === `c${i}` && s.healthy || undefined; }, 30_000);
+      }
+      const s = await status();
+      expect(agent.lines.filter((l) => l.msg === 'app started')).toHaveLength(1);
+      expect(await readlink(`/proc/${s.pid}/cwd`)).toBe(join(ws.dir, 'data', 'releases', 'c0', 'code'));
+      expect(JSON.parse((await get(`http://127.0.0.1:${appPort}/`)).body).greeting).toBe('four');
+    } finally {
+      await agent.stop();
+      await ws.close();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 // The reconcile loop with fake timers: polls at the interval, backs off after failures,
 // wakes early for a nudge or a time the pass named, never interleaves passes, stops cleanly.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { timerClock } from '../../agent/clock.ts';
+import { clockWith } from '../../agent/clock.ts';
 import { ReconcileLoop, type PassOutcome } from '../../agent/daemon/loop.ts';
 import { silentLogger } from '../../agent/log.ts';
 
@@ -13,7 +13,7 @@ function loopWith(outcomes: (n: number) => PassOutcome | Promise<PassOutcome>) {
     pass: async (poll) => { passes.push({ at: Date.now(), poll }); return outcomes(passes.length); },
     pollDelayMs: () => 10_000,
     backoffMs: (failures) => 1_000 * 2 ** (failures - 1),
-    clock: timerClock(() => 0.5), log: silentLogger(),
+    clock: clockWith(() => 0.5), log: silentLogger(),
   });
   return { loop, passes };
 }
