@@ -12,10 +12,9 @@ import { createMetrics, type AgentMetrics } from '../health/metrics.ts';
 import { startHealthServer, type HealthServer } from '../health/server.ts';
 import { describeNotice, watchTermination } from '../lifecycle/termination.ts';
 import type { Logger } from '../log.ts';
-import { pollDelayMs } from '../rollout/plan.ts';
+import { pollDelayMs, retryDelayMs } from '../rollout/plan.ts';
 import { emptyState } from '../releases/state.ts';
 import { reapLeftoverApp } from '../supervisor/app-record.ts';
-import { backoffDelay } from '../supervisor/backoff.ts';
 import { act } from './act.ts';
 import { Conditions } from './conditions.ts';
 import type { Context, Memory, Parts } from './context.ts';
@@ -70,9 +69,9 @@ export class Agent {
     this.loop = new ReconcileLoop({
       pass: (poll) => this.pass(poll),
       pollDelayMs: () => pollDelayMs(this.config.pollIntervalS, this.clock.random),
-      backoffMs: (failures) => this.parts?.runner.release
-        ? backoffDelay(failures, { baseMs: this.config.pollIntervalS * 1000, maxMs: Math.max(60_000, this.config.pollIntervalS * 1000), jitter: this.clock.random })
-        : backoffDelay(failures, { baseMs: 1_000, maxMs: Math.max(1_000, this.config.pollIntervalS * 1000), jitter: this.clock.random }),
+      backoffMs: (failures) => retryDelayMs({
+        failures, serving: this.parts?.runner.release != null, pollIntervalS: this.config.pollIntervalS, jitter: this.clock.random,
+      }),
       clock: this.clock, log: this.log,
     });
   }
@@ -91,6 +90,7 @@ export class Agent {
     await reapLeftoverApp({ file: join(config.dataDir, 'app.pid'), log: this.log });
     this.server = await this.startServer(config);
     const parts = await buildParts(this.partsInput(config));
+    if (this.loop.stopping.aborted) return;
     this.memory.local = await parts.dataDir.readState();
     this.parts = parts;
     this.log.info({ ...parts.identity, sources: parts.sources.names, healthPort: this.server.port }, 'agent starting');

@@ -1,6 +1,7 @@
 // Pure decisions about applying a release on a running instance, and when to look again.
 import { isDeepStrictEqual } from 'node:util';
 import type { ReleaseManifest, SignalName } from '../store/schemas.ts';
+import { backoffDelay } from '../supervisor/backoff.ts';
 
 export type ApplyPlan =
   | { kind: 'none' }
@@ -23,6 +24,19 @@ export function planApply(running: ReleaseManifest | null, target: ReleaseManife
 /** The next poll: the interval spread by ±20% so a fleet does not poll in lockstep. */
 export function pollDelayMs(intervalS: number, jitter: () => number): number {
   return Math.round(intervalS * 1000 * (0.8 + 0.4 * jitter()));
+}
+
+/**
+ * The wait after `failures` failed passes in a row (the store down, a fetch refused): while
+ * an app serves, from one poll interval up to a minute (a fleet must not hammer a store that
+ * is struggling); with nothing running yet, from a second up to one poll interval, to get
+ * serving soon.
+ */
+export function retryDelayMs(input: { failures: number; serving: boolean; pollIntervalS: number; jitter: () => number }): number {
+  const pollMs = input.pollIntervalS * 1000;
+  return input.serving
+    ? backoffDelay(input.failures, { baseMs: pollMs, maxMs: Math.max(60_000, pollMs), jitter: input.jitter })
+    : backoffDelay(input.failures, { baseMs: 1_000, maxMs: Math.max(1_000, pollMs), jitter: input.jitter });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planPrune } from '../../agent/releases/prune.ts';
-import { planApply, pollDelayMs, shouldRollBackCrashLoop } from '../../agent/rollout/plan.ts';
+import { planApply, pollDelayMs, retryDelayMs, shouldRollBackCrashLoop } from '../../agent/rollout/plan.ts';
 import type { ReleaseManifest } from '../../agent/store/schemas.ts';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
@@ -31,6 +31,20 @@ describe('planApply', () => {
 describe('pollDelayMs', () => {
   it.each([[0, 8000], [0.5, 10000], [1, 12000]])('jitter %d of a 10 s interval is %d ms', (j, ms) => {
     expect(pollDelayMs(10, () => j)).toBe(ms);
+  });
+});
+
+describe('retryDelayMs', () => {
+  it.each([
+    ['serving: the first retry waits one poll interval', true, 1, 10, 1, 10_000],
+    ['serving: doubling', true, 3, 10, 1, 40_000],
+    ['serving: capped at a minute', true, 10, 10, 1, 60_000],
+    ['serving, a poll interval over a minute: capped at it', true, 10, 120, 1, 120_000],
+    ['not serving yet: from a second', false, 1, 10, 1, 1_000],
+    ['not serving yet: capped at one poll interval', false, 10, 10, 1, 10_000],
+    ['jitter keeps the upper half', true, 1, 10, 0, 5_000],
+  ])('%s', (_name, serving, failures, pollIntervalS, jitter, ms) => {
+    expect(retryDelayMs({ failures, serving, pollIntervalS, jitter: () => jitter })).toBe(ms);
   });
 });
 

@@ -3,10 +3,10 @@
 // restarts. (The runner used to count a restart that exits before its health gate twice,
 // relaunch it twice, and call a crash loop after two.)
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../support/ports.ts';
 import { createMetrics } from '../../agent/health/metrics.ts';
 import { silentLogger } from '../../agent/log.ts';
 import type { InstalledRelease } from '../../agent/releases/data-dir.ts';
@@ -17,14 +17,6 @@ import { CRASH_LOOP_RESTARTS, planRestart } from '../../agent/supervisor/restart
 const APP = path.resolve(import.meta.dirname, '../fixtures/apps/dies-after-first-run.mjs');
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => { for (const f of cleanup.splice(0)) await f(); });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('planRestart', () => {
   it.each([[0, false], [1, false], [CRASH_LOOP_RESTARTS - 1, false], [CRASH_LOOP_RESTARTS, true], [10, true]])(
