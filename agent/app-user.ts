@@ -1,13 +1,13 @@
 // Resolves the unprivileged user the app runs as when the agent is root, and checks at start
 // that this user can reach the releases under dataDir: an app that cannot would only die
 // later with "Cannot find module", far from the cause.
-import { execFile } from 'node:child_process';
 import { realpath, stat } from 'node:fs/promises';
 import { dirname, join, parse } from 'node:path';
-import { promisify } from 'node:util';
+import { execa } from 'execa';
 import { ConfigError } from './errors.ts';
 
-const run = promisify(execFile);
+/** `id ARGS...` (execa, the agent's one way to run a program); rejects when it fails. */
+const run = (...args: string[]) => execa('id', args);
 
 export interface AppUser { uid: number; gid: number }
 interface Who extends AppUser { name: string; groups: number[] }
@@ -19,7 +19,7 @@ const READ_SEARCH = 0o5;
 /** uid/gid of `name`, via `id` so NSS users (LDAP, sssd) resolve too; ConfigError when unknown. */
 async function lookupUser(name: string): Promise<AppUser> {
   try {
-    const [uid, gid] = await Promise.all([run('id', ['-u', name]), run('id', ['-g', name])]);
+    const [uid, gid] = await Promise.all([run('-u', name), run('-g', name)]);
     return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
   } catch (err) {
     throw new ConfigError(`appUser: no such user "${name}" on this machine (create it, or set "appUser": null to run the app as the agent's user)`, { cause: err });
@@ -29,7 +29,7 @@ async function lookupUser(name: string): Promise<AppUser> {
 /** Every group `name` is in (`id -G`); only its primary group when that cannot be read. */
 async function groupsOf(name: string, gid: number): Promise<number[]> {
   try {
-    const { stdout } = await run('id', ['-G', name]);
+    const { stdout } = await run('-G', name);
     return [gid, ...stdout.trim().split(/\s+/).map(Number).filter(Number.isInteger)];
   } catch {
     return [gid];
