@@ -7,7 +7,7 @@
 //   3. memory: VmRSS of the agents and of their apps from /proc (goal: agent idle < 80 MB)
 // A measurement, not a test: it exits 0 whatever it measures (1 only when it cannot run).
 //
-//   node scripts/bench-fleet.mjs [--agents N] [--poll S] [--idle S] [--rounds N] [--drain S] [--quick] [--work-dir DIR] [--node-options=S]
+//   node scripts/bench-fleet.mjs [--agents N] [--poll S] [--idle S] [--rounds N] [--drain S] [--quick] [--work-dir DIR] [--node-options=S] [--herd FILE]
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -22,7 +22,6 @@ import { countRequests, describeFailures, perAgentPerMinute, pollGaps, rollTimel
 import { printFleetReport } from './bench/fleet-report.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const HERD = join(ROOT, 'dist/herd.mjs');
 const BUCKET = 'herd-bench';
 const ROLE = 'fleet';
 
@@ -36,11 +35,13 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     'work-dir': { type: 'string' },
     'node-options': { type: 'string' },
+    herd: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
+const HERD = resolve(flags.herd ?? join(ROOT, 'dist/herd.mjs'));
 if (flags.help) {
-  console.log('usage: node scripts/bench-fleet.mjs [--agents N] [--poll S] [--idle S] [--rounds N] [--drain S] [--quick] [--work-dir DIR] [--node-options=S]\n' +
+  console.log('usage: node scripts/bench-fleet.mjs [--agents N] [--poll S] [--idle S] [--rounds N] [--drain S] [--quick] [--work-dir DIR] [--node-options=S] [--herd FILE]\n' +
     '  --agents N   agents on the channel, each with its app (default 20; --quick 10)\n' +
     '  --poll S     the agents\' pollIntervalS (default 5)\n' +
     '  --idle S     seconds of the idle window the requests are counted over (default 60; --quick 20)\n' +
@@ -48,7 +49,8 @@ if (flags.help) {
     '  --drain S    the agents\' drainS (default 1)\n' +
     '  --work-dir D where the store and the agents\' data dirs live (default: the OS temp dir)\n' +
     '  --node-options=S   NODE_OPTIONS for the agents only (their apps do not inherit it), to try V8 settings;\n' +
-    '               give it with "=" since it starts with a dash: --node-options=--max-semi-space-size=1');
+    '               give it with "=" since it starts with a dash: --node-options=--max-semi-space-size=1\n' +
+    '  --herd FILE  the herd.mjs to run (default dist/herd.mjs), e.g. an earlier build to compare with');
   process.exit(0);
 }
 const number = (name, fallback, { integer = false, min = 0 } = {}) => {

@@ -149,6 +149,9 @@ describe('the store failing under a serving agent', () => {
       }, 25_000);
       expect(s).toMatchObject({ release: 'v1', healthy: true, state: 'running' });
     }
+    // Hold the fault a while however fast the agent noticed it: the window must hold
+    // several load-balancer checks for "it served throughout" to mean something.
+    await sleep(Math.max(0, from + 2_000 - Date.now()));
     const to = Date.now();
     await proxy.set({ mode: 'pass' });
     const cleared = proxy.requests.length;
