@@ -49,9 +49,7 @@ export async function runLastKnownGood(ctx: Context, id: string): Promise<Outcom
   try {
     await prepare(ctx, id);
   } catch (err) {
-    const what = `last-known-good release ${id} cannot be verified; not starting it`;
-    ctx.log.error({ err: describeError(err) }, what);
-    ctx.conditions.set('Applied', false, 'Unverified', `${what}: ${describeError(err)}`);
+    ctx.log.error({ release: id, err: describeError(err) }, 'last-known-good release cannot be verified; not starting it');
     return 'failed';
   }
   ctx.log.warn({ release: id }, 'starting the last-known-good release from the data directory');

@@ -1,8 +1,7 @@
 // The pieces every executor uses: make a release on disk ready to run (its signature checked
 // again where keys are configured), drain, start behind the health gate, and record success
 // (last-known-good, retention) or failure (state.json) the one way.
-import { describeError } from '../errors.ts';
-import { IntegrityError } from '../errors.ts';
+import { describeError, IntegrityError } from '../errors.ts';
 import type { InstalledRelease } from '../releases/data-dir.ts';
 import { checkInstalledSignature } from '../releases/fetch-release.ts';
 import { pruneDataDir } from '../releases/prune.ts';
@@ -17,9 +16,14 @@ export async function prepare(ctx: Context, id: string): Promise<InstalledReleas
   if (!release) throw new IntegrityError(`release ${id} is not in ${parts.dataDir.releasesDir}`);
   if (parts.config.trustedKeys.length > 0) {
     const trusted = parseTrustedKeys(parts.config.trustedKeys);
-    await parts.sources.first('signature check', (store) => checkInstalledSignature({
-      store, role: parts.identity.role, release, trusted, log: ctx.log,
-    }), { release: id });
+    try {
+      await parts.sources.first('signature check', (store) => checkInstalledSignature({
+        store, role: parts.identity.role, release, trusted, log: ctx.log,
+      }), { release: id });
+    } catch (err) {
+      ctx.conditions.set('Applied', false, 'Unverified', `release ${id} on disk cannot be verified; not running it: ${describeError(err)}`);
+      throw err;
+    }
   }
   return release;
 }
