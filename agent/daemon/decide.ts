@@ -61,7 +61,7 @@ export function decideStep(o: Observed): Step {
     return { kind: 'go-back', desired: running.id, from: running.id, to: previous.id, reason: 'crash loop', generation };
   }
   if (o.channel.kind !== 'found') {
-    const lkg = lastKnownGood(o, null);
+    const lkg = lastKnownGood(o);
     if (!running && lkg) return { kind: 'run-last-known-good', desired: null, release: lkg };
     const reason = o.channel.kind === 'absent' ? o.channel.detail : o.channel.error;
     return { kind: 'wait', desired: null, reason };
@@ -82,14 +82,14 @@ export function decideStep(o: Observed): Step {
     return { kind: 'none', desired, reason: wanted.reason, until: wanted.kind === 'wait' ? wanted.until?.getTime() ?? null : null };
   }
   if (failedHere(desired)) {
-    const lkg = running ? null : lastKnownGood(o, channel.generation);
+    const lkg = running ? null : lastKnownGood(o);
     if (lkg) return { kind: 'run-last-known-good', desired, release: lkg };
     const failure = o.local.failed[desired];
     return { kind: 'wait', desired, reason: `release ${desired} failed here (${failure?.reason}); not retried until the channel changes` };
   }
   const manifest = o.installed.get(desired);
   if (!manifest) {
-    const lkg = !running && o.fetchFailed === desired ? lastKnownGood(o, channel.generation) : null;
+    const lkg = !running && o.fetchFailed === desired ? lastKnownGood(o) : null;
     if (lkg && lkg !== desired) return { kind: 'run-last-known-good', desired, release: lkg };
     return { kind: 'fetch', desired };
   }
@@ -103,11 +103,12 @@ export function decideStep(o: Observed): Step {
   }
 }
 
-/** The last-known-good release when it is on disk and has not failed for this channel generation. */
-function lastKnownGood(o: Observed, generation: number | null): string | null {
+/**
+ * The last-known-good release, when it is on disk. An instance that runs nothing keeps trying
+ * it (each failed try backs off), even after it failed here: it ran well here before, and a
+ * failure at boot is often the machine's (a port still held, a dependency not up yet).
+ */
+function lastKnownGood(o: Observed): string | null {
   const id = o.local.lastKnownGood;
-  if (!id || !o.installed.has(id)) return null;
-  const failed = o.local.failed[id];
-  if (failed && generation !== null && failed.generation === generation) return null;
-  return id;
+  return id && o.installed.has(id) ? id : null;
 }

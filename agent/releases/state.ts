@@ -31,6 +31,12 @@ export function withLastKnownGood(state: LocalState, id: string, now: Date = new
   return { ...state, lastKnownGood: id, failed, updatedAt: now.toISOString() };
 }
 
+/**
+ * Records that `id` failed here. A failure outside any channel generation (a last-known-good
+ * start) keeps the generation an earlier failure was recorded against, so it neither clears
+ * nor re-arms the "not retried until the channel changes" rule.
+ */
 export function withFailure(state: LocalState, id: string, failure: Omit<Failure, 'at'>, now: Date = new Date()): LocalState {
-  return { ...state, failed: { ...state.failed, [id]: { ...failure, at: now.toISOString() } }, updatedAt: now.toISOString() };
+  const generation = failure.generation ?? state.failed[id]?.generation ?? null;
+  return { ...state, failed: { ...state.failed, [id]: { ...failure, generation, at: now.toISOString() } }, updatedAt: now.toISOString() };
 }

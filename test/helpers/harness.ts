@@ -103,7 +103,11 @@ export function startAgent(configFile: string, env: Record<string, string>): Age
     }
   });
   child.stderr?.on('data', (d: Buffer) => lines.push({ stderr: d.toString() }));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code, signal) => {
+    // An agent that ends by itself is a failure to see, whatever the test then waits for.
+    if (!child.killed) console.error(`agent (${configFile}) exited by itself (${code ?? signal}); its last lines:\n${lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
+    r(code);
+  }));
   return {
     child, lines, exited,
     async stop() {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   HELLO_APP, S3_ENV, cleanEnv, freePort, get, runHerd, startAgent, waitUntil, workspace, type Workspace,
 } from '../helpers/harness.ts';
-import { crashingApp } from '../helpers/releases.ts';
+import { codeVariant, crashingApp } from '../helpers/releases.ts';
 
 describe('agent config and crash loops', () => {
   let ws: Workspace;
@@ -93,7 +93,10 @@ describe('agent config and crash loops', () => {
   });
 
   it('a release failing its gate at boot shows as failed, runs nothing, is not retried, and the next roll runs', async () => {
-    expect((await herd('publish', '--role', 'dud', '--code', await crashingApp(ws.dir, 200), '--release', 'd1')).code).toBe(0);
+    // Exits at once, never listening: it fails its gate however loaded the machine is (an app
+    // dying 200 ms after start sometimes passed the gate first, then crash-looped instead).
+    const dud = await codeVariant(ws.dir, 'dud', (spec) => ({ ...spec, command: ['node', '-e', 'console.error("cannot start"); process.exit(1)'] }));
+    expect((await herd('publish', '--role', 'dud', '--code', dud, '--release', 'd1')).code).toBe(0);
     expect((await herd('roll', '--role', 'dud', '--release', 'd1')).code).toBe(0);
     const [healthPort, appPort] = [await freePort(), await freePort()];
     const file = join(ws.dir, 'dud-agent.json');

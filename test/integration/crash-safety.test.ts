@@ -128,6 +128,7 @@ describe('an agent killed in the middle of an apply', () => {
   });
 
   afterAll(async () => {
+    if (process.env.HERD_TEST_DUMP) await writeFile(process.env.HERD_TEST_DUMP, booted.flatMap((a, i) => a.lines.map((l) => JSON.stringify({ agent: i, ...l }))).join('\n'));
     for (const a of booted) await killHard(a, true).catch(() => {});
     await proxy?.close();
     await ws?.close();

@@ -68,6 +68,9 @@ const cases: Array<[string, Partial<Observed>, StepKind, Record<string, unknown>
   ['failed here, nothing else to run: wait for the channel to change', {
     running: null, local: { failed: { v2: failed(7) }, lastKnownGood: null }, channel: { kind: 'found', channel: channel({ previous: null }) },
   }, 'wait', { desired: 'v2' }],
+  ['the last-known-good failed here too, nothing runs: keep trying it (backing off)', {
+    running: null, local: { failed: { v2: failed(7), v1: failed(7) }, lastKnownGood: 'v1' }, channel: { kind: 'found', channel: channel({ previous: null }) },
+  }, 'run-last-known-good', { release: 'v1' }],
   ['failed for an older generation: tried again', { running: null, local: { failed: { v2: failed(6) }, lastKnownGood: null } }, 'start'],
   ['termination notice: drain', { termination: { reason: 'spot', done: false } }, 'drain-for-termination'],
   ['terminated: nothing new is applied', { termination: { reason: 'spot', done: true }, installed: on('v1') }, 'none'],
