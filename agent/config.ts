@@ -43,6 +43,8 @@ const identitySchema = z.discriminatedUnion('provider', [
 ]);
 
 const port = z.number().int().min(1).max(65535);
+/** A lifecycle hook's name, as Auto Scaling allows it. */
+const hookName = z.string().regex(/^[A-Za-z0-9\-_/]{1,255}$/, 'must be a lifecycle hook name: 1-255 of A-Z a-z 0-9 - _ /');
 
 /** A trustedKeys entry must parse now, so a typo is a config error at start, not a refused release later. */
 function checkTrustedKey(value: string, ctx: z.RefinementCtx): void {
@@ -73,6 +75,15 @@ export const agentConfigSchema = z.strictObject({
     maxEntries: z.number().int().positive().default(100_000),
   }).prefault({}),
   identity: identitySchema.prefault({ provider: 'imds' }),
+  /**
+   * Auto Scaling lifecycle hooks the agent completes (agent/lifecycle/auto-scaling.ts): the
+   * launch hook once the first release passes its health gate (ABANDON when none can), the
+   * terminate hook once the app has stopped.
+   */
+  autoScaling: z.strictObject({
+    launchHook: hookName.optional(),
+    terminateHook: hookName.optional(),
+  }).prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

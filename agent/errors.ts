@@ -29,6 +29,11 @@ export class IdentityError extends HerdError {
   override readonly code: string = 'IDENTITY';
 }
 
+/** An Auto Scaling lifecycle call failed (finding the group, a heartbeat, completing a hook). */
+export class LifecycleHookError extends HerdError {
+  override readonly code: string = 'LIFECYCLE_HOOK';
+}
+
 /** The object store failed or answered something unexpected. */
 export class StoreError extends HerdError {
   override readonly code: string = 'STORE';

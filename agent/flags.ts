@@ -29,6 +29,7 @@ const FLAGS = {
   exitAfterS: { flag: '--exit-after', accepts: 'a number of seconds' },
   which: { flag: '--which', noun: 'a policy choice', accepts: 'instance, publisher or both' },
   partition: { flag: '--partition', noun: 'an ARN partition', accepts: 'aws, aws-cn or aws-us-gov' },
+  autoScalingGroup: { flag: '--auto-scaling-group', noun: 'an Auto Scaling group name', accepts: '1-255 characters without ":" or "*", or "*" for any' },
   logLevel: { flag: '--log-level', noun: 'a log level', accepts: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, Flag>;
 

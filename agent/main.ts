@@ -202,11 +202,13 @@ export function buildProgram(): Command {
     .option('--which <policy>', 'instance, publisher or both', 'both')
     .option('--partition <partition>', 'ARN partition: aws, aws-cn or aws-us-gov', 'aws')
     .option('--no-describe-tags', 'leave out ec2:DescribeTags (instances with metadata tags on never call it)')
+    .option('--auto-scaling-group <name>', 'let instances complete the lifecycle hooks of this Auto Scaling group ("*" for any)')
     .option('--json', 'print {instance, publisher} as one JSON document')
-    .action((flags: { bucket: string; prefix: string; role: string; replicaBucket: string[]; which: string; partition: string; describeTags: boolean; json?: boolean }) => {
+    .action((flags: { bucket: string; prefix: string; role: string; replicaBucket: string[]; which: string; partition: string; describeTags: boolean; autoScalingGroup?: string; json?: boolean }) => {
       const result = iamPolicies({
         bucket: flags.bucket, prefix: flags.prefix, role: flags.role, replicaBuckets: flags.replicaBucket,
         which: flags.which, partition: flags.partition, describeTags: flags.describeTags,
+        ...(flags.autoScalingGroup !== undefined ? { autoScalingGroup: flags.autoScalingGroup } : {}),
       });
       createOutput({ json: flags.json ?? false }).result(result.text, result.data);
     });

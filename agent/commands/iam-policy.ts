@@ -42,6 +42,8 @@ export interface IamPolicyInput {
   partition?: string;
   /** Include ec2:DescribeTags for instances whose metadata tags are off (default true). */
   describeTags?: boolean;
+  /** The Auto Scaling group (or '*') whose lifecycle hooks the instances complete; none when unset. */
+  autoScalingGroup?: string;
 }
 
 // Not strict: iamPolicies() passes its own `which` along.
@@ -52,6 +54,7 @@ const inputSchema = z.object({
   replicaBuckets: z.array(bucketSchema).default([]),
   partition: z.enum(PARTITIONS, { error: `must be one of ${PARTITIONS.join(', ')}` }).default('aws'),
   describeTags: z.boolean().default(true),
+  autoScalingGroup: z.union([z.literal('*'), z.string().regex(/^[^:*]{1,255}$/)]).optional(),
 });
 type Settings = z.infer<typeof inputSchema>;
 
@@ -104,7 +107,27 @@ function instanceDocument(s: Settings): PolicyDocument {
     // DescribeTags has no resource-level permissions: "*" is the only Resource it takes.
     statements.push({ Sid: 'OptionalDescribeTagsWhenMetadataTagsAreOff', Effect: 'Allow', Action: ['ec2:DescribeTags'], Resource: ['*'] });
   }
+  if (s.autoScalingGroup) statements.push(...lifecycleStatements(s, s.autoScalingGroup));
   return { Version: '2012-10-17', Statement: statements };
+}
+
+/**
+ * The agent's autoScaling hooks: complete and heartbeat the hooks of its group (by group ARN),
+ * and find its group and the hook's heartbeat timeout (Describe* take no resource-level
+ * permissions, so "*"). Nothing else of Auto Scaling.
+ */
+function lifecycleStatements(s: Settings, group: string): PolicyStatement[] {
+  return [
+    {
+      Sid: 'CompleteItsLifecycleHooks', Effect: 'Allow',
+      Action: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
+      Resource: [`arn:${s.partition}:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/${group}`],
+    },
+    {
+      Sid: 'FindItsGroupAndHookTimeout', Effect: 'Allow',
+      Action: ['autoscaling:DescribeAutoScalingInstances', 'autoscaling:DescribeLifecycleHooks'], Resource: ['*'],
+    },
+  ];
 }
 
 /**
@@ -158,7 +181,8 @@ export function iamPolicies(input: IamPolicyInput & { which?: string }): IamPoli
     parts.push([
       `# Instance policy: for the instance profile of ${roleWords}.`,
       `# Reads the channel, manifests and blobs under ${where}; writes only reports under roles/${s.role}/instances/.`,
-      ...(s.describeTags ? ['# The last statement (ec2:DescribeTags) is needed only when instance metadata tags are off.'] : []),
+      ...(s.describeTags ? ['# ec2:DescribeTags is needed only when instance metadata tags are off.'] : []),
+      ...(s.autoScalingGroup ? [`# The autoscaling statements let the agent complete the lifecycle hooks of group ${s.autoScalingGroup} (autoScaling in agent.json).`] : []),
       JSON.stringify(data.instance, null, 2),
     ].join('\n'));
   }

@@ -33,6 +33,8 @@ export async function act(ctx: Context, step: Step): Promise<Outcome> {
       return runLastKnownGood(ctx, step.release);
     case 'drain-for-termination':
       return drainForTermination(ctx, step.reason);
+    case 'complete-launch-hook':
+      return completeLaunchHook(ctx, step.result, step.reason);
   }
 }
 
@@ -105,12 +107,42 @@ async function reload(ctx: Context, step: Extract<Step, { kind: 'reload' }>): Pr
 
 /** The instance is going: drain so the load balancer stops sending, then stop the app gracefully. The agent stays up. */
 async function drainForTermination(ctx: Context, reason: string): Promise<Outcome> {
-  ctx.log.warn({ reason }, 'instance terminating: draining and stopping the app');
-  ctx.conditions.set('Terminating', true, 'Draining', reason);
-  await drain(ctx);
-  await ctx.parts.runner.stop();
-  ctx.conditions.set('Draining', false, 'Serving');
-  ctx.conditions.set('Terminating', true, 'AppStopped', reason);
+  if (!ctx.conditions.is('Terminating', 'AppStopped')) {
+    ctx.log.warn({ reason }, 'instance terminating: draining and stopping the app');
+    ctx.conditions.set('Terminating', true, 'Draining', reason);
+    await drain(ctx);
+    await ctx.parts.runner.stop();
+    ctx.conditions.set('Draining', false, 'Serving');
+    ctx.conditions.set('Terminating', true, 'AppStopped', reason);
+  }
+  const hooks = ctx.parts.autoScaling;
+  if (ctx.memory.termination?.kind === 'lifecycle' && hooks?.terminateHook) {
+    // The app is down: the group may go on and terminate the instance.
+    try {
+      await hooks.complete(hooks.terminateHook, 'CONTINUE');
+    } catch (err) {
+      ctx.log.error({ err: describeError(err) }, 'cannot complete the terminate hook; trying again');
+      return 'failed';
+    }
+  }
   if (ctx.memory.termination) ctx.memory.termination.done = true;
   return 'settled';
+}
+
+/** The first release serves (CONTINUE), or none can (ABANDON): the Auto Scaling group may go on. */
+async function completeLaunchHook(ctx: Context, result: 'CONTINUE' | 'ABANDON', reason: string): Promise<Outcome> {
+  const hooks = ctx.parts.autoScaling;
+  if (!hooks?.launchHook) {
+    ctx.memory.launchHook = null;
+    return 'progress';
+  }
+  ctx.log[result === 'CONTINUE' ? 'info' : 'error']({ hook: hooks.launchHook, result, reason }, 'completing the launch hook');
+  try {
+    await hooks.complete(hooks.launchHook, result);
+  } catch (err) {
+    ctx.log.error({ err: describeError(err) }, 'cannot complete the launch hook; trying again');
+    return 'failed';
+  }
+  ctx.memory.launchHook = 'done';
+  return 'progress';
 }

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { AgentConfig } from '../config.ts';
 import type { AgentMetrics } from '../health/metrics.ts';
 import type { ImdsClient } from '../identity/imds-client.ts';
+import type { AutoScalingHooks } from '../lifecycle/auto-scaling.ts';
 import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import type { DataDir } from '../releases/data-dir.ts';
@@ -22,6 +23,8 @@ export interface Parts {
   /** The metadata client (and its token), for identity and termination notices; null off EC2. */
   imds: ImdsClient | null;
   runner: ReleaseRunner;
+  /** The Auto Scaling lifecycle hooks to complete; null when none is configured. */
+  autoScaling: AutoScalingHooks | null;
 }
 
 /** What the agent remembers between passes of its loop. */
@@ -34,7 +37,9 @@ export interface Memory {
   channel: ChannelView | null;
   /** The release whose last fetch failed, if it did. */
   fetchFailed: string | null;
-  termination: { reason: string; done: boolean } | null;
+  termination: { reason: string; kind: 'spot' | 'lifecycle'; done: boolean } | null;
+  /** The launch hook: pending until the first release passes its gate (or none can), then done. */
+  launchHook: 'pending' | 'done' | null;
 }
 
 export interface Context {

@@ -20,7 +20,7 @@ export interface Observed {
   instanceId: string;
   channel: ChannelView;
   /** The app's release as the runner has it; null when nothing runs. */
-  running: { id: string; manifest: ReleaseManifest; state: RunnerState } | null;
+  running: { id: string; manifest: ReleaseManifest; state: RunnerState; healthy: boolean } | null;
   /** Manifests of the releases on disk that could matter (wanted, previous, last-known-good). */
   installed: ReadonlyMap<string, ReleaseManifest>;
   local: Pick<LocalState, 'failed' | 'lastKnownGood'>;
@@ -29,13 +29,15 @@ export interface Observed {
   /** The release whose last fetch failed, if the last fetch failed. */
   fetchFailed: string | null;
   termination: { reason: string; done: boolean } | null;
+  /** An Auto Scaling launch hook waits for this instance to serve. */
+  launchHookPending: boolean;
 }
 
 export type Step =
   /** In the wanted state: look again at the next poll, or at `until` (a wave falling due). */
   | { kind: 'none'; desired: string | null; reason: string; until: number | null }
-  /** Nothing can be done until something changes (the channel, the store). */
-  | { kind: 'wait'; desired: string | null; reason: string }
+  /** Nothing can be done until something changes (the channel, the store); `failed`: because the release failed here. */
+  | { kind: 'wait'; desired: string | null; reason: string; failed?: true }
   | { kind: 'fetch'; desired: string }
   | { kind: 'start'; desired: string; generation: number }
   | { kind: 'reload'; desired: string; from: string; signal: SignalName; generation: number }
@@ -43,11 +45,24 @@ export type Step =
   /** `from` failed here (or crash-loops): run `to`, the release that ran before, again. */
   | { kind: 'go-back'; desired: string | null; from: string; to: string; reason: string; generation: number | null }
   | { kind: 'run-last-known-good'; desired: string | null; release: string }
-  | { kind: 'drain-for-termination'; desired: string | null; reason: string };
+  | { kind: 'drain-for-termination'; desired: string | null; reason: string }
+  /** The Auto Scaling launch hook: CONTINUE once a release serves, ABANDON when none can. */
+  | { kind: 'complete-launch-hook'; desired: string | null; result: 'CONTINUE' | 'ABANDON'; reason: string };
 
 export type StepKind = Step['kind'];
 
 export function decideStep(o: Observed): Step {
+  const step = decideReleaseStep(o);
+  if (!o.launchHookPending || step.kind === 'drain-for-termination') return step;
+  if (o.running?.state === 'running' && o.running.healthy) {
+    return { kind: 'complete-launch-hook', desired: step.desired, result: 'CONTINUE', reason: `release ${o.running.id} passed its health gate` };
+  }
+  if (!o.running && step.kind === 'wait' && step.failed) return { kind: 'complete-launch-hook', desired: step.desired, result: 'ABANDON', reason: step.reason };
+  return step;
+}
+
+/** The step for the release alone, lifecycle hooks aside. */
+function decideReleaseStep(o: Observed): Step {
   if (o.termination) {
     return o.termination.done
       ? { kind: 'none', desired: null, reason: `instance terminating (${o.termination.reason}); nothing new is applied`, until: null }
@@ -85,7 +100,7 @@ export function decideStep(o: Observed): Step {
     const lkg = running ? null : lastKnownGood(o);
     if (lkg) return { kind: 'run-last-known-good', desired, release: lkg };
     const failure = o.local.failed[desired];
-    return { kind: 'wait', desired, reason: `release ${desired} failed here (${failure?.reason}); not retried until the channel changes` };
+    return { kind: 'wait', desired, reason: `release ${desired} failed here (${failure?.reason}); not retried until the channel changes`, failed: true };
   }
   const manifest = o.installed.get(desired);
   if (!manifest) {

@@ -44,7 +44,7 @@ export class Agent {
   private readonly clock: Clock;
   private readonly metrics: AgentMetrics = createMetrics();
   private readonly conditions: Conditions;
-  private readonly memory: Memory = { local: emptyState(), previous: null, channel: null, fetchFailed: null, termination: null };
+  private readonly memory: Memory = { local: emptyState(), previous: null, channel: null, fetchFailed: null, termination: null, launchHook: null };
   private readonly reporter: Reporter;
   private readonly loop: ReconcileLoop;
   private readonly startedAt = new Date();
@@ -95,6 +95,7 @@ export class Agent {
     this.parts = parts;
     this.log.info({ ...parts.identity, sources: parts.sources.names, healthPort: this.server.port }, 'agent starting');
     this.watchNotices();
+    this.holdLaunchHook(parts);
     if (this.input.configFile && this.input.reloadConfig) {
       this.closeWatcher = watchConfigFile({ file: this.input.configFile, log: this.input.log, onChange: () => void this.loop.exclusive(() => this.reconfigure()) });
     }
@@ -177,6 +178,16 @@ export class Agent {
     });
   }
 
+  /** With a launch hook, the group waits for this instance: heartbeats keep a slow first boot within the hook's timeout until the loop completes it. */
+  private holdLaunchHook(parts: Parts): void {
+    const hook = parts.autoScaling?.launchHook;
+    if (!hook) return;
+    this.memory.launchHook = 'pending';
+    void (parts.autoScaling as NonNullable<Parts['autoScaling']>).keepAlive(hook, {
+      clock: this.clock, signal: this.loop.stopping, pending: () => this.memory.launchHook === 'pending',
+    });
+  }
+
   /** Termination notices come from instance metadata, so only an imds identity watches for them. */
   private watchNotices(): void {
     const imds = this.parts?.imds;
@@ -184,7 +195,7 @@ export class Agent {
     this.stopNotices = watchTermination({
       imds, intervalMs: this.config.noticePollS * 1000, log: this.input.log,
       onNotice: (notice) => {
-        this.memory.termination ??= { reason: describeNotice(notice), done: false };
+        this.memory.termination ??= { reason: describeNotice(notice), kind: notice.kind, done: false };
         this.loop.nudge();
       },
     });

@@ -2,7 +2,9 @@
 // else as last read), what the runner runs, the releases on disk that could matter, local
 // state, a termination notice, and the time. Reading the channel sets the ChannelRead
 // condition; nothing else here changes anything.
+import { stat } from 'node:fs/promises';
 import { describeError } from '../errors.ts';
+import type { DataDir } from '../releases/data-dir.ts';
 import type { ReleaseManifest } from '../store/schemas.ts';
 import type { Context } from './context.ts';
 import type { ChannelView, Observed } from './decide.ts';
@@ -18,23 +20,40 @@ export async function observe(ctx: Context, poll: boolean): Promise<Observed> {
     memory.local.lastKnownGood,
     memory.previous?.id ?? null,
   ];
-  const installed = new Map<string, ReleaseManifest>();
-  for (const id of new Set(candidates)) {
-    if (!id) continue;
-    const found = await parts.dataDir.readRelease(id).catch(() => null);
-    if (found) installed.set(id, found.manifest);
-  }
+  const installed = await installedAmong(parts.dataDir, candidates);
   return {
     nowMs: ctx.clock.now(),
     instanceId: parts.identity.instanceId,
     channel,
-    running: release ? { id: release.id, manifest: release.manifest, state: parts.runner.state } : null,
+    running: release ? { id: release.id, manifest: release.manifest, state: parts.runner.state, healthy: parts.runner.healthy } : null,
     installed,
     local: memory.local,
     previous: memory.previous,
     fetchFailed: memory.fetchFailed,
     termination: memory.termination,
+    launchHookPending: memory.launchHook === 'pending',
   };
+}
+
+/**
+ * Release manifests are immutable and a release directory appears or goes only by a rename or
+ * removal in releases/, which changes that directory's mtime: while it stands still, an idle
+ * poll reuses what it read (one stat, not a read and parse per candidate).
+ */
+const seen = new WeakMap<DataDir, { stamp: number; manifests: Map<string, ReleaseManifest | null> }>();
+
+async function installedAmong(dataDir: DataDir, candidates: Array<string | null>): Promise<Map<string, ReleaseManifest>> {
+  const stamp = (await stat(dataDir.releasesDir).catch(() => null))?.mtimeMs ?? -1;
+  let cache = seen.get(dataDir);
+  if (cache?.stamp !== stamp) seen.set(dataDir, cache = { stamp, manifests: new Map() });
+  const installed = new Map<string, ReleaseManifest>();
+  for (const id of new Set(candidates)) {
+    if (!id) continue;
+    if (!cache.manifests.has(id)) cache.manifests.set(id, (await dataDir.readRelease(id).catch(() => null))?.manifest ?? null);
+    const manifest = cache.manifests.get(id);
+    if (manifest) installed.set(id, manifest);
+  }
+  return installed;
 }
 
 async function readChannel(ctx: Context): Promise<ChannelView> {

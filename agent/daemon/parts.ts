@@ -11,6 +11,7 @@ import type { AgentConfig } from '../config.ts';
 import { describeError, IdentityError } from '../errors.ts';
 import type { AgentMetrics } from '../health/metrics.ts';
 import { ImdsClient } from '../identity/imds-client.ts';
+import { AutoScalingHooks } from '../lifecycle/auto-scaling.ts';
 import { resolveIdentity } from '../identity/resolve.ts';
 import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
@@ -56,7 +57,8 @@ export async function buildParts(input: BuildPartsInput): Promise<Parts> {
   const keepIdentity = prev && same(prev.config.identity, config.identity);
   const imds = keepIdentity ? prev.imds : metadataClient(config, log);
   const identity = keepIdentity ? prev.identity : await identityOrCached({ ...input, imds });
-  if (prev && !appSettingsChanged(prev.config, config)) return { config, sources, dataDir, identity, imds, runner: prev.runner };
+  const autoScaling = keepIdentity && same(prev.config.autoScaling, config.autoScaling) ? prev.autoScaling : hooksFor(config, identity, log);
+  if (prev && !appSettingsChanged(prev.config, config)) return { config, sources, dataDir, identity, imds, autoScaling, runner: prev.runner };
   // Look appUser up (and check it can reach the releases) before anything stops: a bad new
   // setting must not leave the instance without its app.
   const user = await resolveAppUser({ appUser: config.appUser, agentUid: process.getuid?.() ?? null, dataDir: config.dataDir });
@@ -69,7 +71,14 @@ export async function buildParts(input: BuildPartsInput): Promise<Parts> {
     baseEnv: input.baseEnv, metrics, log, random: input.clock.random,
     onChange: input.onRunnerChange,
   });
-  return { config, sources, dataDir, identity, imds, runner };
+  return { config, sources, dataDir, identity, imds, autoScaling, runner };
+}
+
+/** The lifecycle hooks to complete, when the config names any. */
+function hooksFor(config: AgentConfig, identity: Identity, log: Logger): AutoScalingHooks | null {
+  const { launchHook, terminateHook } = config.autoScaling;
+  if (!launchHook && !terminateHook) return null;
+  return new AutoScalingHooks({ instanceId: identity.instanceId, region: identity.region, launchHook, terminateHook, log });
 }
 
 /** One metadata client (and its token) for identity and termination notices. */

@@ -32,6 +32,7 @@ export function statusOf(view: AgentView): Record<string, unknown> {
     restarts: parts?.runner.restarts ?? 0,
     lastError: lastError(conditions, app),
     termination: memory.termination?.reason ?? null,
+    launchHook: memory.launchHook,
     lastKnownGood: memory.local.lastKnownGood,
     failedReleases: Object.keys(memory.local.failed),
     channelGeneration: memory.channel?.kind === 'found' ? memory.channel.channel.generation : null,

@@ -20,7 +20,7 @@ function manifest(id: string, code = id, reloadSignal?: 'SIGHUP'): ReleaseManife
   } as ReleaseManifest;
 }
 const on = (...ids: string[]) => new Map(ids.map((id) => [id, manifest(id)]));
-const running = (id: string, state: 'running' | 'crash-loop' | 'starting' = 'running', m = manifest(id)) => ({ id, manifest: m, state });
+const running = (id: string, state: 'running' | 'crash-loop' | 'starting' = 'running', m = manifest(id), healthy = state === 'running') => ({ id, manifest: m, state, healthy });
 const failed = (generation: number | null) => ({ reason: 'gate', at: new Date(T0).toISOString(), generation });
 const instanceIn = (pred: (slot: number) => boolean) => {
   for (let i = 0; i < 10_000; i++) if (pred(slotOf(`i-${i}`))) return `i-${i}`;
@@ -30,7 +30,7 @@ const instanceIn = (pred: (slot: number) => boolean) => {
 function observed(over: Partial<Observed> = {}): Observed {
   return {
     nowMs: T0 + 60_000, instanceId: 'i-1', channel: { kind: 'found', channel: channel() }, running: running('v1'),
-    installed: on('v1', 'v2'), local: { failed: {}, lastKnownGood: 'v1' }, previous: null, fetchFailed: null, termination: null,
+    installed: on('v1', 'v2'), local: { failed: {}, lastKnownGood: 'v1' }, previous: null, fetchFailed: null, termination: null, launchHookPending: false,
     ...over,
   };
 }
@@ -74,6 +74,14 @@ const cases: Array<[string, Partial<Observed>, StepKind, Record<string, unknown>
   ['failed for an older generation: tried again', { running: null, local: { failed: { v2: failed(6) }, lastKnownGood: null } }, 'start'],
   ['termination notice: drain', { termination: { reason: 'spot', done: false } }, 'drain-for-termination'],
   ['terminated: nothing new is applied', { termination: { reason: 'spot', done: true }, installed: on('v1') }, 'none'],
+  ['launch hook pending, a release serves healthy: CONTINUE', { launchHookPending: true }, 'complete-launch-hook', { result: 'CONTINUE' }],
+  ['launch hook pending, the app not healthy yet: the release step first', { launchHookPending: true, running: null }, 'start'],
+  ['launch hook pending, nothing can run: ABANDON', {
+    launchHookPending: true, running: null, local: { failed: { v2: failed(7) }, lastKnownGood: null }, channel: { kind: 'found', channel: channel({ previous: null }) },
+  }, 'complete-launch-hook', { result: 'ABANDON' }],
+  ['launch hook pending, the store down at boot: keep waiting (heartbeats), no ABANDON', {
+    launchHookPending: true, running: null, local: { failed: {}, lastKnownGood: null }, channel: { kind: 'unreachable', error: 'down' },
+  }, 'wait'],
   ['paused while serving: keep serving', { channel: { kind: 'found', channel: channel({ paused: true }) } }, 'none', { desired: 'v1' }],
   ['outside a 0% rollout: previous', { channel: { kind: 'found', channel: channel({ rollout: { percent: 0 } }) } }, 'none', { desired: 'v1' }],
 ];
@@ -87,7 +95,7 @@ describe('decideStep', () => {
 
   it('covers every step kind', () => {
     const kinds = new Set(cases.map((c) => c[2]));
-    expect([...kinds].sort()).toEqual(['drain-for-termination', 'fetch', 'go-back', 'none', 'reload', 'run-last-known-good', 'start', 'switch', 'wait']);
+    expect([...kinds].sort()).toEqual(['complete-launch-hook', 'drain-for-termination', 'fetch', 'go-back', 'none', 'reload', 'run-last-known-good', 'start', 'switch', 'wait']);
   });
 
   it('a wave not yet due keeps previous and names when to look again', () => {

@@ -66,6 +66,20 @@ describe('the instance policy', () => {
     const without = instancePolicy({ bucket: 'fleet-bucket', role: 'web', describeTags: false });
     expect(without.Statement.flatMap((s) => s.Action)).not.toContain('ec2:DescribeTags');
   });
+
+  it('grants no Auto Scaling action unless asked; with a group, exactly the four lifecycle-hook actions the agent calls', () => {
+    expect(policy.Statement.flatMap((s) => s.Action).filter((a) => a.startsWith('autoscaling:'))).toEqual([]);
+    const hooks = instancePolicy({ bucket: 'fleet-bucket', role: 'web', autoScalingGroup: 'web-asg' });
+    const asg = hooks.Statement.filter((s) => s.Action.some((a) => a.startsWith('autoscaling:')));
+    expect(asg).toEqual([
+      {
+        Sid: 'CompleteItsLifecycleHooks', Effect: 'Allow', Action: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
+        Resource: ['arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/web-asg'],
+      },
+      { Sid: 'FindItsGroupAndHookTimeout', Effect: 'Allow', Action: ['autoscaling:DescribeAutoScalingInstances', 'autoscaling:DescribeLifecycleHooks'], Resource: ['*'] },
+    ]);
+    expect(() => instancePolicy({ bucket: 'fleet-bucket', role: 'web', autoScalingGroup: 'a:b' })).toThrow(/--auto-scaling-group "a:b" is not an Auto Scaling group name/);
+  });
 });
 
 describe('the publisher policy', () => {
