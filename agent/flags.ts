@@ -29,6 +29,7 @@ const FLAGS = {
   exitAfterS: { flag: '--exit-after', accepts: 'a number of seconds' },
   which: { flag: '--which', noun: 'a policy choice', accepts: 'instance, publisher, both, image or all' },
   partition: { flag: '--partition', noun: 'an ARN partition', accepts: 'aws, aws-cn or aws-us-gov' },
+  sha256: { flag: '--sha256', noun: 'a sha256', accepts: '64 hex digits, as herd publish-agent prints' },
   logLevel: { flag: '--log-level', noun: 'a log level', accepts: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, Flag>;
 

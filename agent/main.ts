@@ -17,6 +17,8 @@ import { pull } from './commands/pull.ts';
 import { keygen, DEFAULT_KEY_NAME } from './commands/keygen.ts';
 import { iamPolicies } from './commands/iam-policy.ts';
 import { publishAgent } from './commands/publish-agent.ts';
+import { userData } from './commands/user-data.ts';
+import { imageFiles } from './commands/image-files.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { VERSION } from './version.ts';
 
@@ -204,6 +206,21 @@ export function buildProgram(): Command {
       out.result(`${result.sha256}  ${result.key}${result.version ? ` (herd ${result.version})` : ''}`, { ...result });
     });
 
+  storeOptions(program.command('user-data'))
+    .description('print cloud-init user-data that installs and starts herd at first boot on an image without it')
+    .option('--sha256 <hex>', 'pin this executable (default: the one publish-agent published last; the store is then not read)')
+    .option('--agent-config <file>', 'install this agent config (default: the bucket as the only source)')
+    .action(async (flags: CommonFlags & { sha256?: string; agentConfig?: string }) => {
+      const log = cliLogger(flags);
+      const out = createOutput({ json: flags.json ?? false });
+      const result = await userData({
+        store: storeFor(flags, log), files: imageFiles(), out, log,
+        ...(flags.sha256 !== undefined ? { sha256: flags.sha256 } : {}),
+        ...(flags.agentConfig !== undefined ? { agentConfigFile: flags.agentConfig } : {}),
+      });
+      out.result(result.text.replace(/\n$/, ''), { ...result });
+    });
+
   program.command('iam-policy')
     .description('print the IAM policies an instance and a publisher need (least privilege)')
     .requiredOption('--bucket <name>', 'bucket the agents read and the publisher writes')
@@ -213,7 +230,7 @@ export function buildProgram(): Command {
     .option('--which <policy>', 'instance, publisher, both, image (publish-agent, user-data) or all', 'both')
     .option('--partition <partition>', 'ARN partition: aws, aws-cn or aws-us-gov', 'aws')
     .option('--no-describe-tags', 'leave out ec2:DescribeTags (instances with metadata tags on never call it)')
-    .option('--json', 'print {instance, publisher} as one JSON document')
+    .option('--json', 'print the chosen policies as one JSON document: {instance, publisher, image}')
     .action((flags: { bucket: string; prefix: string; role?: string; replicaBucket: string[]; which: string; partition: string; describeTags: boolean; json?: boolean }) => {
       const result = iamPolicies({
         bucket: flags.bucket, prefix: flags.prefix, role: flags.role, replicaBuckets: flags.replicaBucket,
