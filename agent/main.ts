@@ -208,7 +208,7 @@ export function buildProgram(): Command {
 
   storeOptions(program.command('user-data'))
     .description('print cloud-init user-data that installs and starts herd at first boot on an image without it')
-    .option('--sha256 <hex>', 'pin this executable (default: the one publish-agent published last; the store is then not read)')
+    .option('--sha256 <hex>', 'pin this executable, and read nothing from the store (default: the one publish-agent published last)')
     .option('--agent-config <file>', 'install this agent config (default: the bucket as the only source)')
     .action(async (flags: CommonFlags & { sha256?: string; agentConfig?: string }) => {
       const log = cliLogger(flags);

@@ -120,7 +120,7 @@ describe('the Packer template', () => {
     expect(noExecutable.output).toContain('absent');
   });
 
-  itNeeds(['packer'], 'uploads bake.sh and seal.sh that parse as shell', () => {
+  it('uploads bake.sh and seal.sh, which parse as shell, and seals last', () => {
     for (const script of ['ami/bake.sh', 'ami/seal.sh']) expect(run('bash', ['-n', script]).code, script).toBe(0);
     const template = JSON.parse(readFileSync(join(ROOT, 'ami/packer.json'), 'utf8'));
     expect(template.builders[0].source_ami_filter.owners).toEqual(['136693071363']);

@@ -1,10 +1,10 @@
 // herd user-data: the template filled in with the repository's own files, the executable's URL
 // in each addressing style, what is refused; and publish-agent's check of what it uploads.
 // test/integration/image.test.ts runs cloud-init's schema check and the install script itself.
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { IMAGE_FILE_PATHS, type ImageFiles } from '../../agent/commands/image-files.ts';
 import { checkLinuxX64Executable } from '../../agent/commands/publish-agent.ts';
 import {
@@ -22,6 +22,8 @@ const FILES = Object.fromEntries(
 ) as unknown as ImageFiles;
 const HEX = '0123456789abcdef'.repeat(4);
 const SOURCE: SourceConfig = { bucket: 'acme-herd', prefix: 'herd', region: 'eu-west-1' };
+const tmp = mkdtempSync(join(tmpdir(), 'herd-user-data-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** The lines of the YAML literal block under `path: <path>`'s `content: |`, dedented. */
 function contentOf(yaml: string, path: string): string {
@@ -138,7 +140,7 @@ describe('userData', () => {
   it('refuses a --sha256 that is not 64 hex digits, and an --agent-config that is not valid', async () => {
     await expect(userData({ store: noStore, files: FILES, sha256: 'abc', out, log: silentLogger() }))
       .rejects.toThrow(new UsageError('--sha256 "abc" is not a sha256: 64 hex digits, as herd publish-agent prints'));
-    const dir = mkdtempSync(join(tmpdir(), 'herd-ud-'));
+    const dir = tmp;
     writeFileSync(join(dir, 'agent.json'), '{"sources": [{"bucket": "b-1"}], "colour": "blue"}');
     await expect(userData({ store: noStore, files: FILES, sha256: HEX, agentConfigFile: join(dir, 'agent.json'), out, log: silentLogger() }))
       .rejects.toThrow(/Unrecognized key: "colour"/);
@@ -148,7 +150,7 @@ describe('userData', () => {
 describe('publish-agent takes only a Linux x86-64 executable', () => {
   it('accepts an x86-64 ELF and refuses the JavaScript bundle', async () => {
     await expect(checkLinuxX64Executable(process.execPath)).resolves.toBeUndefined();
-    const dir = mkdtempSync(join(tmpdir(), 'herd-pa-'));
+    const dir = tmp;
     writeFileSync(join(dir, 'herd.mjs'), '#!/usr/bin/env node\nconsole.log(1)\n');
     await expect(checkLinuxX64Executable(join(dir, 'herd.mjs'))).rejects.toThrow('not a Linux x86-64 executable; publish the single executable dist/herd');
     await expect(checkLinuxX64Executable(join(dir, 'absent'))).rejects.toThrow(ConfigError);
