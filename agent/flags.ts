@@ -27,9 +27,10 @@ const FLAGS = {
   waveIntervalS: { flag: '--wave-interval', accepts: 'a number of seconds, 0 or more' },
   staleAfterS: { flag: '--stale-after', accepts: 'a number of seconds above 0' },
   exitAfterS: { flag: '--exit-after', accepts: 'a number of seconds' },
-  which: { flag: '--which', noun: 'a policy choice', accepts: 'instance, publisher or both' },
+  which: { flag: '--which', noun: 'a policy choice', accepts: 'instance, publisher, both, image or all' },
   partition: { flag: '--partition', noun: 'an ARN partition', accepts: 'aws, aws-cn or aws-us-gov' },
   autoScalingGroup: { flag: '--auto-scaling-group', noun: 'an Auto Scaling group name', accepts: '1-255 characters without ":" or "*", or "*" for any' },
+  sha256: { flag: '--sha256', noun: 'a sha256', accepts: '64 hex digits, as herd publish-agent prints' },
   logLevel: { flag: '--log-level', noun: 'a log level', accepts: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, Flag>;
 

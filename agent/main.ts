@@ -16,6 +16,9 @@ import { status, renderStatus, DEFAULT_STALE_AFTER_S } from './commands/status.t
 import { pull } from './commands/pull.ts';
 import { keygen, DEFAULT_KEY_NAME } from './commands/keygen.ts';
 import { iamPolicies } from './commands/iam-policy.ts';
+import { publishAgent } from './commands/publish-agent.ts';
+import { userData } from './commands/user-data.ts';
+import { imageFiles } from './commands/image-files.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { VERSION } from './version.ts';
 
@@ -193,18 +196,43 @@ export function buildProgram(): Command {
       );
     });
 
+  storeOptions(program.command('publish-agent'))
+    .description('upload the herd executable where herd user-data expects it (agent/sha256/<hex>); prints its sha256')
+    .option('--file <path>', 'the single executable npm run build writes', 'dist/herd')
+    .action(async (flags: CommonFlags & { file: string }) => {
+      const log = cliLogger(flags);
+      const out = createOutput({ json: flags.json ?? false });
+      const result = await publishAgent({ store: storeFor(flags, log), file: flags.file, actor: actor(), out, log });
+      out.result(`${result.sha256}  ${result.key}${result.version ? ` (herd ${result.version})` : ''}`, { ...result });
+    });
+
+  storeOptions(program.command('user-data'))
+    .description('print cloud-init user-data that installs and starts herd at first boot on an image without it')
+    .option('--sha256 <hex>', 'pin this executable, and read nothing from the store (default: the one publish-agent published last)')
+    .option('--agent-config <file>', 'install this agent config (default: the bucket as the only source)')
+    .action(async (flags: CommonFlags & { sha256?: string; agentConfig?: string }) => {
+      const log = cliLogger(flags);
+      const out = createOutput({ json: flags.json ?? false });
+      const result = await userData({
+        store: storeFor(flags, log), files: imageFiles(), out, log,
+        ...(flags.sha256 !== undefined ? { sha256: flags.sha256 } : {}),
+        ...(flags.agentConfig !== undefined ? { agentConfigFile: flags.agentConfig } : {}),
+      });
+      out.result(result.text.replace(/\n$/, ''), { ...result });
+    });
+
   program.command('iam-policy')
     .description('print the IAM policies an instance and a publisher need (least privilege)')
     .requiredOption('--bucket <name>', 'bucket the agents read and the publisher writes')
     .option('--prefix <prefix>', 'key prefix under the bucket', 'herd')
-    .requiredOption('--role <role>', 'role the policies are for, or "*" for every role')
+    .option('--role <role>', 'role the policies are for, or "*" for every role (not needed with --which image)')
     .option('--replica-bucket <name>', 'another bucket in the agents\' sources, e.g. a replica (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
-    .option('--which <policy>', 'instance, publisher or both', 'both')
+    .option('--which <policy>', 'instance, publisher, both, image (publish-agent, user-data) or all', 'both')
     .option('--partition <partition>', 'ARN partition: aws, aws-cn or aws-us-gov', 'aws')
     .option('--no-describe-tags', 'leave out ec2:DescribeTags (instances with metadata tags on never call it)')
     .option('--auto-scaling-group <name>', 'let instances complete the lifecycle hooks of this Auto Scaling group ("*" for any)')
-    .option('--json', 'print {instance, publisher} as one JSON document')
-    .action((flags: { bucket: string; prefix: string; role: string; replicaBucket: string[]; which: string; partition: string; describeTags: boolean; autoScalingGroup?: string; json?: boolean }) => {
+    .option('--json', 'print the chosen policies as one JSON document: {instance, publisher, image}')
+    .action((flags: { bucket: string; prefix: string; role?: string; replicaBucket: string[]; which: string; partition: string; describeTags: boolean; autoScalingGroup?: string; json?: boolean }) => {
       const result = iamPolicies({
         bucket: flags.bucket, prefix: flags.prefix, role: flags.role, replicaBuckets: flags.replicaBucket,
         which: flags.which, partition: flags.partition, describeTags: flags.describeTags,

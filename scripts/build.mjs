@@ -6,6 +6,14 @@ import { build } from 'esbuild';
 import { readFile, chmod } from 'node:fs/promises';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+// What `herd user-data` writes onto an instance, inlined as the repository has it
+// (agent/commands/image-files.ts names the same three files).
+const text = (path) => readFile(new URL(`../${path}`, import.meta.url), 'utf8');
+const imageFiles = {
+  userData: await text('ami/user-data.yaml'),
+  unit: await text('packaging/herd-agent.service'),
+  installScript: await text('ami/install-agent.py'),
+};
 // Some bundled CommonJS dependencies call require(); give each ESM bundle one.
 const requireShim = "import { createRequire as __herdRequire } from 'node:module';\nconst require = __herdRequire(import.meta.url);";
 const common = {
@@ -19,7 +27,7 @@ const common = {
   // V8 keeps the bundle's source for the process's lifetime; one non-ASCII character would
   // make it store all of it two bytes per character.
   charset: 'ascii',
-  define: { HERD_VERSION: JSON.stringify(pkg.version) },
+  define: { HERD_VERSION: JSON.stringify(pkg.version), HERD_IMAGE_FILES: JSON.stringify(imageFiles) },
   metafile: true,
   logLevel: 'warning',
 };

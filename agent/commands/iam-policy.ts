@@ -13,8 +13,10 @@ import { parseFlag, parseFlags } from '../flags.ts';
 import { layoutFor } from '../store/layout.ts';
 import { roleSchema } from '../store/schemas.ts';
 
-export type PolicyKind = 'instance' | 'publisher';
-export type PolicyChoice = PolicyKind | 'both';
+export type PolicyKind = 'instance' | 'publisher' | 'image';
+/** both: instance and publisher (the two every role needs); all: the image policy too. */
+export type PolicyChoice = PolicyKind | 'both' | 'all';
+const CHOICES = ['instance', 'publisher', 'image', 'both', 'all'] as const;
 export const PARTITIONS = ['aws', 'aws-cn', 'aws-us-gov'] as const;
 export type Partition = (typeof PARTITIONS)[number];
 
@@ -59,7 +61,7 @@ const inputSchema = z.object({
 type Settings = z.infer<typeof inputSchema>;
 
 /** The validated settings, or UsageError naming the bad flag. */
-function settingsOf(input: IamPolicyInput): Settings {
+function settingsOf(input: Omit<IamPolicyInput, 'role'> & { role?: string }): Settings {
   return parseFlags(inputSchema, { ...input });
 }
 
@@ -74,6 +76,8 @@ function keysOf(s: Settings) {
     blobs: `${blobs}*`,
     reports: layout.report(s.role, '*'),
     roleTree: `${layout.channel(s.role).slice(0, -'channel.json'.length)}*`,
+    agentExecutables: `${layout.agentExecutable(`sha256:${'0'.repeat(64)}`).slice(0, -64)}*`,
+    agentPointer: layout.agentPointer(),
   };
 }
 
@@ -98,9 +102,11 @@ function instanceDocument(s: Settings): PolicyDocument {
   const statements: PolicyStatement[] = [
     { Sid: 'ReadChannelManifestsAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.releases, k.blobs]) },
     { Sid: 'WriteReportsOfItsRoleOnly', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.reports]) },
+    // What the user-data of an image that was not baked fetches at first boot (herd user-data).
+    { Sid: 'ReadAgentExecutable', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.agentExecutables]) },
     {
       Sid: 'MissingObjectsAnswer404Not403', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns(s),
-      Condition: { StringLike: { 's3:prefix': [k.channel, k.releases, k.blobs] } },
+      Condition: { StringLike: { 's3:prefix': [k.channel, k.releases, k.blobs, k.agentExecutables] } },
     },
   ];
   if (s.describeTags) {
@@ -161,37 +167,73 @@ function publisherDocument(s: Settings): PolicyDocument {
   };
 }
 
+/**
+ * Whoever publishes the herd executable and prints user-data (publish-agent, user-data):
+ * upload executables (content-addressed, never deleted) and rewrite the pointer to the latest.
+ * Apart from the publisher policy because the agent runs as root on every instance.
+ */
+export function imagePolicy(input: Omit<IamPolicyInput, 'role'>): PolicyDocument {
+  return imageDocument(settingsOf({ ...input, role: '*' }));
+}
+
+function imageDocument(s: Settings): PolicyDocument {
+  const k = keysOf(s);
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'UploadAgentExecutables', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: arns(s, [k.agentExecutables]) },
+      { Sid: 'ReadAgentExecutablesAndPointer', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.agentExecutables, k.agentPointer]) },
+      { Sid: 'PointAtTheLatestAgent', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.agentPointer]) },
+      {
+        Sid: 'ListAgentExecutables', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns(s),
+        Condition: { StringLike: { 's3:prefix': [k.agentExecutables, k.agentPointer] } },
+      },
+    ],
+  };
+}
+
 export interface IamPolicyResult {
   /** For people: each chosen policy under a heading. */
   text: string;
-  /** For scripts: {instance?, publisher?}. */
+  /** For scripts: {instance?, publisher?, image?}. */
   data: Partial<Record<PolicyKind, PolicyDocument>>;
 }
 
 /** The chosen policies, for people and for scripts; UsageError on a bad flag. */
-export function iamPolicies(input: IamPolicyInput & { which?: string }): IamPolicyResult {
-  const which = parseFlag('which', z.enum(['instance', 'publisher', 'both']), input.which ?? 'both');
-  const s = settingsOf(input);
+export function iamPolicies(input: Omit<IamPolicyInput, 'role'> & { role?: string; which?: string }): IamPolicyResult {
+  const which = parseFlag('which', z.enum(CHOICES), input.which ?? 'both');
+  const wants = (kind: PolicyKind) => which === kind || which === 'all' || (which === 'both' && kind !== 'image');
+  // The image policy is the same for every role: --role is needed only with another policy.
+  const s = settingsOf(input.role === undefined && which === 'image' ? { ...input, role: '*' } : input);
   const where = `s3://${s.bucket}/${keysOf(s).base}`;
   const roleWords = s.role === '*' ? 'every role' : `role ${s.role}`;
   const data: IamPolicyResult['data'] = {};
   const parts: string[] = [];
-  if (which !== 'publisher') {
+  if (wants('instance')) {
     data.instance = instanceDocument(s);
     parts.push([
       `# Instance policy: for the instance profile of ${roleWords}.`,
-      `# Reads the channel, manifests and blobs under ${where}; writes only reports under roles/${s.role}/instances/.`,
+      `# Reads the channel, manifests and blobs under ${where}, and the herd executables under agent/sha256/ (for user-data);`,
+      `# writes only reports under roles/${s.role}/instances/.`,
       ...(s.describeTags ? ['# ec2:DescribeTags is needed only when instance metadata tags are off.'] : []),
       ...(s.autoScalingGroup ? [`# The autoscaling statements let the agent complete the lifecycle hooks of group ${s.autoScalingGroup} (autoScaling in agent.json).`] : []),
       JSON.stringify(data.instance, null, 2),
     ].join('\n'));
   }
-  if (which !== 'instance') {
+  if (wants('publisher')) {
     data.publisher = publisherDocument(s);
     parts.push([
       `# Publisher policy: for whoever runs publish, roll, rollback, pause, resume, status and pull for ${roleWords}.`,
       `# Uploads blobs and adds manifests under ${where} (never overwrites one, never deletes), rewrites the channel, reads reports.`,
       JSON.stringify(data.publisher, null, 2),
+    ].join('\n'));
+  }
+  if (wants('image')) {
+    data.image = imageDocument(s);
+    parts.push([
+      '# Image policy: for whoever runs publish-agent and user-data (every role: the agent runs as root on each instance).',
+      `# Uploads herd executables under ${where}agent/sha256/ (never overwrites one, never deletes) and rewrites ${keysOf(s).agentPointer}.`,
+      JSON.stringify(data.image, null, 2),
     ].join('\n'));
   }
   return { text: parts.join('\n\n'), data };

@@ -10,6 +10,10 @@ export interface Layout {
   channel(role: string): string;
   report(role: string, instanceId: string): string;
   reportsPrefix(role: string): string;
+  /** The herd executable itself, content-addressed (herd publish-agent; docs/image.md). */
+  agentExecutable(digest: string): string;
+  /** Which executable `herd publish-agent` published last: what `herd user-data` pins by default. */
+  agentPointer(): string;
 }
 
 export function layoutFor(prefix: string): Layout {
@@ -22,6 +26,8 @@ export function layoutFor(prefix: string): Layout {
     channel: (role) => `${base}roles/${role}/channel.json`,
     report: (role, instanceId) => `${base}roles/${role}/instances/${instanceId}.json`,
     reportsPrefix: (role) => `${base}roles/${role}/instances/`,
+    agentExecutable: (digest) => `${base}agent/sha256/${hexOf(digest)}`,
+    agentPointer: () => `${base}agent/linux-x64.json`,
   };
 }
 

@@ -13,8 +13,8 @@ import { parseJson, parseWith } from '../validate.ts';
 import { createS3Client } from './client.ts';
 import { describeSource, layoutFor, type Layout } from './layout.ts';
 import {
-  channelSchema, instanceReportSchema, releaseManifestSchema,
-  type Channel, type InstanceReport, type ReleaseManifest,
+  agentPointerSchema, channelSchema, instanceReportSchema, releaseManifestSchema,
+  type AgentPointer, type Channel, type InstanceReport, type ReleaseManifest,
 } from './schemas.ts';
 
 export interface ObjectStoreInput {
@@ -131,37 +131,43 @@ export class ObjectStore {
 
   /** Size of a stored blob, or null when absent. */
   async headBlob(digest: string): Promise<number | null> {
-    const key = this.layout.blob(digest);
-    try {
-      const out = await this.withinDeadline(key, (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal }));
-      return out.ContentLength ?? 0;
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw this.wrap(err, 'check', key);
-    }
+    return this.headKey(this.layout.blob(digest));
   }
 
   /** Uploads a blob from a file, multipart when large, reporting bytes sent. */
   async putBlobFromFile(input: { digest: string; file: string; size: number; onProgress?: (sent: number) => void }): Promise<void> {
-    const key = this.layout.blob(input.digest);
-    // Loaded on use: only publishers upload, and agents should not carry it in memory.
-    const { Upload } = await import('@aws-sdk/lib-storage');
-    const upload = new Upload({
-      client: this.client,
-      params: {
-        Bucket: this.source.bucket, Key: key, Body: createReadStream(input.file, { highWaterMark: 1024 * 1024 }),
-        ContentType: 'application/gzip', ContentLength: input.size,
-      },
-      partSize: 16 * 1024 * 1024,
-      queueSize: 4,
-      leavePartsOnError: false,
-    });
-    if (input.onProgress) upload.on('httpUploadProgress', (p) => input.onProgress?.(p.loaded ?? 0));
+    await this.uploadFile({ key: this.layout.blob(input.digest), contentType: 'application/gzip', ...input });
+  }
+
+  /** Size of a stored herd executable, or null when absent. */
+  async headAgentExecutable(digest: string): Promise<number | null> {
+    return this.headKey(this.layout.agentExecutable(digest));
+  }
+
+  /** Uploads a herd executable under its digest (herd publish-agent). */
+  async putAgentExecutable(input: { digest: string; file: string; size: number; onProgress?: (sent: number) => void }): Promise<void> {
+    await this.uploadFile({ key: this.layout.agentExecutable(input.digest), contentType: 'application/octet-stream', ...input });
+  }
+
+  /** The executable `herd publish-agent` published last; NotFoundError when none was. */
+  async getAgentPointer(): Promise<AgentPointer> {
+    const key = this.layout.agentPointer();
+    let text: string;
     try {
-      await upload.done();
+      text = await this.withinDeadline(key, async (abortSignal) => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal });
+        return readDocument(out.Body as Readable | undefined, key);
+      });
     } catch (err) {
-      throw this.wrap(err, 'upload', key);
+      if (isNotFound(err)) throw new NotFoundError(`no herd executable is published under ${this.name} (${key} not found): run herd publish-agent`, { cause: err });
+      throw this.wrap(err, 'read', key);
     }
+    return parseWith(agentPointerSchema, parseJson(text, key, integrity), key, integrity);
+  }
+
+  /** Points agent/linux-x64.json at an executable that is in the store (rewritten by each publish-agent). */
+  async putAgentPointer(pointer: AgentPointer): Promise<void> {
+    await this.putJson(this.layout.agentPointer(), pointer, {});
   }
 
   /** A stream of a blob's bytes; the caller verifies them. */
@@ -205,6 +211,37 @@ export class ObjectStore {
         return { key, error: (err as Error).message };
       }
     }));
+  }
+
+  private async headKey(key: string): Promise<number | null> {
+    try {
+      const out = await this.withinDeadline(key, (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal }));
+      return out.ContentLength ?? 0;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.wrap(err, 'check', key);
+    }
+  }
+
+  private async uploadFile(input: { key: string; file: string; size: number; contentType: string; onProgress?: (sent: number) => void }): Promise<void> {
+    // Loaded on use: only publishers upload, and agents should not carry it in memory.
+    const { Upload } = await import('@aws-sdk/lib-storage');
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.source.bucket, Key: input.key, Body: createReadStream(input.file, { highWaterMark: 1024 * 1024 }),
+        ContentType: input.contentType, ContentLength: input.size,
+      },
+      partSize: 16 * 1024 * 1024,
+      queueSize: 4,
+      leavePartsOnError: false,
+    });
+    if (input.onProgress) upload.on('httpUploadProgress', (p) => input.onProgress?.(p.loaded ?? 0));
+    try {
+      await upload.done();
+    } catch (err) {
+      throw this.wrap(err, 'upload', input.key);
+    }
   }
 
   private async putJson(key: string, doc: unknown, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<void> {

@@ -89,3 +89,17 @@ export const instanceReportSchema = z.strictObject({
   updatedAt: z.iso.datetime(),
 });
 export type InstanceReport = z.infer<typeof instanceReportSchema>;
+
+/** `agent/linux-x64.json`: the herd executable `herd publish-agent` published last. */
+export const AGENT_SCHEMA = 'herd/agent@1';
+export const agentPointerSchema = z.strictObject({
+  schema: z.literal(AGENT_SCHEMA),
+  platform: z.literal('linux-x64'),
+  digest: digestSchema,
+  size: z.number().int().positive(),
+  /** What the executable says with --version, when it could be asked; null otherwise. */
+  version: z.string().max(64).nullable(),
+  publishedAt: z.iso.datetime(),
+  publishedBy: z.string().max(256),
+});
+export type AgentPointer = z.infer<typeof agentPointerSchema>;

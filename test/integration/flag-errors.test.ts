@@ -26,7 +26,7 @@ describe('flag errors name the flag and what it takes, exit 2', () => {
     ['stale-after', ['status', '--bucket', 'fleet-bucket', '--role', 'web', '--stale-after', '0'], '--stale-after 0: takes a number of seconds above 0'],
     ['log-level', [...roll, '--log-level', 'loud'], '--log-level "loud" is not a log level: fatal, error, warn, info, debug, trace or silent'],
     ['iam-policy replica bucket', ['iam-policy', '--bucket', 'fleet-bucket', '--role', 'web', '--replica-bucket', 'X'], `--replica-bucket "X" ${BUCKET}`],
-    ['iam-policy which', ['iam-policy', '--bucket', 'fleet-bucket', '--role', 'web', '--which', 'admin'], '--which "admin" is not a policy choice: instance, publisher or both'],
+    ['iam-policy which', ['iam-policy', '--bucket', 'fleet-bucket', '--role', 'web', '--which', 'admin'], '--which "admin" is not a policy choice: instance, publisher, both, image or all'],
   ])('%s', async (_what, args, sentence) => {
     const { code, stdout, stderr } = await runHerd(args);
     expect(stderr).toBe(`herd: ${sentence}\n`);

@@ -156,7 +156,7 @@ describe('herd iam-policy', () => {
     const cases: Array<[string[], string]> = [
       [['--bucket', 'Fleet_Bucket', '--role', 'web'], '--bucket "Fleet_Bucket" is not a bucket name'],
       [['--bucket', 'fleet-bucket', '--role', '../web'], '--role "../web" is not a role'],
-      [['--bucket', 'fleet-bucket', '--role', 'web', '--which', 'admin'], '--which "admin" is not a policy choice: instance, publisher or both'],
+      [['--bucket', 'fleet-bucket', '--role', 'web', '--which', 'admin'], '--which "admin" is not a policy choice: instance, publisher, both, image or all'],
       [['--bucket', 'fleet-bucket', '--role', 'web', '--prefix', 'a*'], '--prefix "a*" is not a key prefix'],
     ];
     for (const [args, message] of cases) {

@@ -1,7 +1,7 @@
 // herd iam-policy: what each policy lets an instance and a publisher do, checked against
 // the keys the store layout really uses, and what bad flags get.
 import { describe, expect, it } from 'vitest';
-import { iamPolicies, instancePolicy, publisherPolicy, type PolicyDocument } from '../../agent/commands/iam-policy.ts';
+import { iamPolicies, imagePolicy, instancePolicy, publisherPolicy, type PolicyDocument } from '../../agent/commands/iam-policy.ts';
 import { UsageError } from '../../agent/errors.ts';
 import { layoutFor } from '../../agent/store/layout.ts';
 
@@ -49,14 +49,21 @@ describe('the instance policy', () => {
     ];
     for (const key of forbidden) expect(allows(policy, 's3:PutObject', 'fleet-bucket', key), key).toBe(false);
     const actions = policy.Statement.flatMap((s) => s.Action);
-    expect(actions.filter((a) => a.startsWith('s3:')).sort()).toEqual(['s3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    expect([...new Set(actions.filter((a) => a.startsWith('s3:')))].sort()).toEqual(['s3:GetObject', 's3:ListBucket', 's3:PutObject']);
   });
 
   it('lists only what it may read, so a missing object answers 404 rather than 403', () => {
     expect(statement(policy, 'MissingObjectsAnswer404Not403')).toEqual({
       Sid: 'MissingObjectsAnswer404Not403', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['arn:aws:s3:::fleet-bucket'],
-      Condition: { StringLike: { 's3:prefix': ['herd/roles/web/channel.json', 'herd/roles/web/releases/*', 'herd/blobs/sha256/*'] } },
+      Condition: { StringLike: { 's3:prefix': ['herd/roles/web/channel.json', 'herd/roles/web/releases/*', 'herd/blobs/sha256/*', 'herd/agent/sha256/*'] } },
     });
+  });
+
+  it('reads the herd executables the user-data fetches, and not the pointer publish-agent rewrites', () => {
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.agentExecutable(DIGEST))).toBe(true);
+    expect(statement(policy, 'ReadAgentExecutable').Resource).toEqual(['arn:aws:s3:::fleet-bucket/herd/agent/sha256/*']);
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.agentPointer())).toBe(false);
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.agentExecutable(DIGEST))).toBe(false);
   });
 
   it('carries ec2:DescribeTags on "*" as an optional last statement, left out on request', () => {
@@ -115,6 +122,33 @@ describe('the publisher policy', () => {
   });
 });
 
+describe('the image policy', () => {
+  const policy = imagePolicy({ bucket: 'fleet-bucket' });
+  const layout = layoutFor('herd');
+
+  it('uploads executables (multipart too), rewrites the pointer, reads both', () => {
+    for (const action of ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject']) {
+      expect(allows(policy, action, 'fleet-bucket', layout.agentExecutable(DIGEST)), action).toBe(true);
+    }
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.agentPointer())).toBe(true);
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.agentPointer())).toBe(true);
+  });
+
+  it('touches nothing of any role, and deletes nothing', () => {
+    for (const key of [layout.channel('web'), layout.manifest('web', 'v1'), layout.blob(DIGEST), layout.report('web', 'i-1')]) {
+      expect(allows(policy, 's3:PutObject', 'fleet-bucket', key), key).toBe(false);
+      expect(allows(policy, 's3:GetObject', 'fleet-bucket', key), key).toBe(false);
+    }
+    expect(policy.Statement.flatMap((s) => s.Action)).not.toContain('s3:DeleteObject');
+  });
+
+  it('is not in the publisher policy: a role\'s publisher cannot change what runs as root', () => {
+    const publisher = publisherPolicy({ bucket: 'fleet-bucket', role: '*' });
+    expect(allows(publisher, 's3:PutObject', 'fleet-bucket', layout.agentExecutable(DIGEST))).toBe(false);
+    expect(allows(publisher, 's3:PutObject', 'fleet-bucket', layout.agentPointer())).toBe(false);
+  });
+});
+
 describe('bucket, prefix, role, replicas and partition', () => {
   it.each([
     ['herd', 'arn:aws:s3:::b-1/herd/roles/web/channel.json'],
@@ -169,13 +203,19 @@ describe('what the command prints', () => {
     expect(blocks.map((b) => JSON.parse(b))).toEqual([data.instance, data.publisher]);
   });
 
-  it.each([['instance', ['instance']], ['publisher', ['publisher']]])('--which %s prints only that one', (which, keys) => {
+  it.each([['instance', ['instance']], ['publisher', ['publisher']], ['image', ['image']]])('--which %s prints only that one', (which, keys) => {
     const { text, data } = iamPolicies({ bucket: 'b-1', role: 'web', which });
     expect(Object.keys(data)).toEqual(keys);
     expect(text.match(/^# \w+ policy:/gm)).toHaveLength(1);
   });
 
+  it('--which all adds the image policy; --which image needs no --role, the others do', () => {
+    expect(Object.keys(iamPolicies({ bucket: 'b-1', role: 'web', which: 'all' }).data)).toEqual(['instance', 'publisher', 'image']);
+    expect(iamPolicies({ bucket: 'b-1', which: 'image' }).data.image).toEqual(imagePolicy({ bucket: 'b-1' }));
+    expect(() => iamPolicies({ bucket: 'b-1', which: 'instance' })).toThrow('--role is missing: it takes a role');
+  });
+
   it('refuses an unknown --which', () => {
-    expect(() => iamPolicies({ bucket: 'b-1', role: 'web', which: 'admin' })).toThrow('--which "admin" is not a policy choice: instance, publisher or both');
+    expect(() => iamPolicies({ bucket: 'b-1', role: 'web', which: 'admin' })).toThrow('--which "admin" is not a policy choice: instance, publisher, both, image or all');
   });
 });

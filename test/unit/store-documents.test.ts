@@ -47,6 +47,8 @@ describe('layout', () => {
     expect(l.channel('web')).toBe('herd/roles/web/channel.json');
     expect(l.report('web', 'i-1')).toBe('herd/roles/web/instances/i-1.json');
     expect(layoutFor('').channel('web')).toBe('roles/web/channel.json');
+    expect(l.agentExecutable(`sha256:${HEX}`)).toBe(`herd/agent/sha256/${HEX}`);
+    expect(l.agentPointer()).toBe('herd/agent/linux-x64.json');
   });
   it('refuses a digest that is not sha256 hex', () => {
     expect(() => hexOf('sha256:../../x')).toThrow();
