@@ -240,10 +240,11 @@ export class Agent {
       this.server = server;
       await oldServer?.close();
     }
-    if (parts.imds !== old.imds) {
+    if (parts.imds !== old.imds || old.config.noticePollS !== next.noticePollS) {
       this.stopNotices?.();
       this.watchNotices();
     }
+    this.input.log.level = next.logLevel;
     this.conditions.set('ConfigApplied', true, 'Loaded');
     this.log.info({ sources: parts.sources.names, healthPort: this.server?.port }, 'config reloaded');
     this.reporter.changed();

@@ -36,6 +36,10 @@ describe('agent config and crash loops', () => {
       await waitUntil('health on the new port', async () => (await get(`http://127.0.0.1:${port2}/healthz`)).status === 200);
       await expect(get(`http://127.0.0.1:${port1}/healthz`)).rejects.toThrow();
       expect(JSON.parse((await get(`http://127.0.0.1:${port2}/status`)).body).pid).toBe(pid);
+      // logLevel applies at once (it used to need a restart).
+      expect(agent.lines.some((l) => l.level === 20)).toBe(false);
+      await agentConfig(file, { ...base, healthPort: port2, logLevel: 'debug' });
+      await waitUntil('debug lines', async () => agent.lines.some((l) => l.level === 20) || undefined);
 
       if (process.getuid?.() === 0) {
         // As root the app runs as appUser; a new one that does not exist leaves the app running as it was.
