@@ -48,6 +48,7 @@ describe('the single executable, where no node can be found', () => {
 
   it('prints its version and help, and nothing else', async () => {
     const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'));
+    // Nothing on stderr: no experimental-feature warning, no "Code cache data rejected".
     expect(await runHerd(['--version'], pathOnly, exe)).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
     const help = await runHerd(['--help'], pathOnly, exe);
     expect(help).toMatchObject({ code: 0, stderr: '' });
