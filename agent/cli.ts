@@ -1,5 +1,6 @@
-// Entry point of dist/herd.mjs. Commands other than `agent` return; exiting explicitly
-// keeps idle keep-alive sockets from holding the process open.
+// Entry point of dist/herd.mjs and of the single executable dist/herd. Commands other than
+// `agent` return; exiting explicitly keeps idle keep-alive sockets from holding the process
+// open. No top-level await: the executable embeds this as CommonJS (scripts/sea.mjs).
 import { main } from './main.ts';
 
-process.exit(await main(process.argv));
+void main(process.argv).then((code) => process.exit(code));

@@ -16,6 +16,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${HERD_BIN:-$here/../dist/herd}
 [ -x "$bin" ] || { echo "bake.sh: $bin: no such executable (set HERD_BIN to the dist/herd npm run build writes)" >&2; exit 2; }
+# When dist/herd.sha256 was copied beside it, the copy must match it.
+if [ -f "$bin.sha256" ]; then
+  echo "$(cut -d' ' -f1 "$bin.sha256")  $bin" | sha256sum --check --quiet - ||
+    { echo "bake.sh: $bin does not match $bin.sha256" >&2; exit 1; }
+fi
 
 id app >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
 install -D -m 0755 "$bin" /usr/local/bin/herd

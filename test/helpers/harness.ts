@@ -15,10 +15,14 @@ import { freePort } from '../../support/ports.ts';
 export { freePort };
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const HERD = join(ROOT, 'dist/herd.mjs');
+/** The same CLI as one executable with Node inside: what ships onto instances. */
+export const HERD_EXE = join(ROOT, 'dist/herd');
 /** The local demo, built apart from the product: `npm run demo` runs it. */
 export const DEMO = join(ROOT, 'dist/demo.mjs');
 export const HELLO_APP = join(ROOT, 'examples/hello-app');
 export const HELLO_CONFIG = join(ROOT, 'examples/hello-config');
+/** A release that is no Node app: python3's http.server. */
+export const STATIC_SITE = join(ROOT, 'examples/static-site');
 export const S3_ENV = {
   AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
   AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
@@ -34,14 +38,28 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 
-export function runHerd(args: string[], env: Record<string, string> = cleanEnv(S3_ENV)): Promise<RunResult> {
-  return runScript(HERD, args, env);
+/** Which build of the CLI a test starts: `node dist/herd.mjs` (default), or `executable`, dist/herd. */
+export interface HerdBuild { executable?: boolean }
+
+/** The program and the arguments before the command's own that start the CLI. */
+function herdCommand(build: HerdBuild): [string, string[]] {
+  return build.executable ? [HERD_EXE, []] : [process.execPath, [HERD]];
+}
+
+export function runHerd(args: string[], env: Record<string, string> = cleanEnv(S3_ENV), build: HerdBuild = {}): Promise<RunResult> {
+  const [program, lead] = herdCommand(build);
+  return runProgram(program, [...lead, ...args], env);
 }
 
 /** `node script ...args` as a real process; resolves when it exits, with all it printed. */
 export function runScript(script: string, args: string[], env: Record<string, string>): Promise<RunResult> {
+  return runProgram(process.execPath, [script, ...args], env);
+}
+
+/** `program ...args` as a real process; resolves when it exits, with all it printed. */
+export function runProgram(program: string, args: string[], env: Record<string, string>): Promise<RunResult> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d; });
@@ -89,8 +107,9 @@ export interface AgentProcess {
   stop(): Promise<number | null>;
 }
 
-export function startAgent(configFile: string, env: Record<string, string>): AgentProcess {
-  const child = spawn(process.execPath, [HERD, 'agent', '--config', configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startAgent(configFile: string, env: Record<string, string>, build: HerdBuild = {}): AgentProcess {
+  const [program, lead] = herdCommand(build);
+  const child = spawn(program, [...lead, 'agent', '--config', configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Array<Record<string, unknown>> = [];
   let buf = '';
   child.stdout?.on('data', (d: Buffer) => {

@@ -1,10 +1,11 @@
-// dist/herd.mjs is what ships onto instances: the product and nothing else. The local demo
-// (demo/, built into dist/demo.mjs) and the dev support (support/: s3rver, free ports) stay
-// out of it, and no source under agent/ reaches for them, the tests or the scripts.
+// dist/herd.mjs and the executable dist/herd are what ships onto instances: the product and
+// nothing else. The local demo (demo/, built into dist/demo.mjs) and the dev support
+// (support/: s3rver, free ports) stay out of them, and no source under agent/ reaches for
+// them, the tests or the scripts.
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HERD, ROOT, runHerd } from '../helpers/harness.ts';
+import { HERD, HERD_EXE, ROOT, runHerd } from '../helpers/harness.ts';
 
 const AGENT = join(ROOT, 'agent');
 
@@ -25,8 +26,8 @@ describe('the product bundle', () => {
     expect(demo.stderr).toContain("unknown command 'demo'");
   });
 
-  it('carries no s3rver, HAProxy config or demo code', async () => {
-    const bundle = await readFile(HERD, 'utf8');
+  it.each([['herd.mjs', HERD], ['herd', HERD_EXE]])('dist/%s carries no s3rver, HAProxy config or demo code', async (_name, file) => {
+    const bundle = await readFile(file, 'latin1');
     // s3rver as a module to load, or its credentials.
     expect(bundle).not.toMatch(/['"]s3rver['"]/);
     expect(bundle).not.toContain('S3RVER');
