@@ -8,8 +8,11 @@ export interface StaticCredentials { accessKeyId: string; secretAccessKey: strin
 /** A connection that moves no byte for this long is dead. */
 const SOCKET_IDLE_MS = 15_000;
 
-/** `credentials` only for local stores (demo, tests); otherwise the default chain. */
-export function createS3Client(source: SourceConfig, credentials?: StaticCredentials): S3Client {
+/**
+ * `credentials` only for local stores (demo, tests); otherwise the default chain, from the
+ * shared-config `profile` when one is given (herd mirror --profile / --to-profile).
+ */
+export function createS3Client(source: SourceConfig, credentials?: StaticCredentials, profile?: string): S3Client {
   const custom = source.endpoint !== undefined;
   return new S3Client({
     region: source.region ?? 'us-east-1',
@@ -23,6 +26,7 @@ export function createS3Client(source: SourceConfig, credentials?: StaticCredent
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
     ...(credentials ? { credentials } : {}),
+    ...(profile !== undefined ? { profile } : {}),
     // socketTimeout is the idle limit (no byte either way): a stalled download or an answer
     // that never comes fails instead of hanging. (requestTimeout, in this SDK, only warns
     // unless throwOnRequestTimeout is set, and would also cut off long, healthy transfers.)

@@ -7,6 +7,8 @@ export interface Layout {
   /** The detached signature of a manifest (agent/signing/signature.ts), next to it. */
   signature(role: string, releaseId: string): string;
   releasesPrefix(role: string): string;
+  /** Where every role's objects live: roles/<role>/... */
+  rolesPrefix(): string;
   channel(role: string): string;
   report(role: string, instanceId: string): string;
   reportsPrefix(role: string): string;
@@ -23,6 +25,7 @@ export function layoutFor(prefix: string): Layout {
     manifest: (role, id) => `${base}roles/${role}/releases/${id}.json`,
     signature: (role, id) => `${base}roles/${role}/releases/${id}.json.sig`,
     releasesPrefix: (role) => `${base}roles/${role}/releases/`,
+    rolesPrefix: () => `${base}roles/`,
     channel: (role) => `${base}roles/${role}/channel.json`,
     report: (role, instanceId) => `${base}roles/${role}/instances/${instanceId}.json`,
     reportsPrefix: (role) => `${base}roles/${role}/instances/`,

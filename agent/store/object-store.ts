@@ -213,6 +213,44 @@ export class ObjectStore {
     }));
   }
 
+  /** Roles with anything stored under roles/ (one listing with a delimiter; herd mirror --all). */
+  async listRoles(): Promise<string[]> {
+    const prefix = this.layout.rolesPrefix();
+    return (await this.listPrefixes(prefix)).map((p) => p.slice(prefix.length, -1));
+  }
+
+  /** Ids of a role's published releases: its manifests' names (herd mirror). */
+  async listReleases(role: string): Promise<string[]> {
+    const prefix = this.layout.releasesPrefix(role);
+    const ids: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.source.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
+        for (const o of out.Contents ?? []) if (o.Key?.endsWith('.json')) ids.push(o.Key.slice(prefix.length, -'.json'.length));
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw this.wrap(err, 'list', prefix);
+    }
+    return ids;
+  }
+
+  private async listPrefixes(prefix: string): Promise<string[]> {
+    const found: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.source.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
+        for (const p of out.CommonPrefixes ?? []) if (p.Prefix) found.push(p.Prefix);
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw this.wrap(err, 'list', prefix);
+    }
+    return found;
+  }
+
   private async headKey(key: string): Promise<number | null> {
     try {
       const out = await this.withinDeadline(key, (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal }));
