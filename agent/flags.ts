@@ -31,6 +31,11 @@ const FLAGS = {
   partition: { flag: '--partition', noun: 'an ARN partition', accepts: 'aws, aws-cn or aws-us-gov' },
   autoScalingGroup: { flag: '--auto-scaling-group', noun: 'an Auto Scaling group name', accepts: '1-255 characters without ":" or "*", or "*" for any' },
   sha256: { flag: '--sha256', noun: 'a sha256', accepts: '64 hex digits, as herd publish-agent prints' },
+  toBucket: { flag: '--to-bucket', noun: 'a bucket name', accepts: BUCKET },
+  toPrefix: { flag: '--to-prefix', noun: 'a key prefix', accepts: 'letters, digits, . _ - and /' },
+  toRegion: { flag: '--to-region', noun: 'a region', accepts: 'a name such as us-east-1' },
+  toEndpoint: { flag: '--to-endpoint', noun: 'an endpoint', accepts: 'an http:// or https:// URL, e.g. http://127.0.0.1:4569' },
+  intervalS: { flag: '--interval', accepts: 'a number of seconds above 0' },
   logLevel: { flag: '--log-level', noun: 'a log level', accepts: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, Flag>;
 

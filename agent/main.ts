@@ -19,6 +19,7 @@ import { iamPolicies } from './commands/iam-policy.ts';
 import { publishAgent } from './commands/publish-agent.ts';
 import { userData } from './commands/user-data.ts';
 import { imageFiles } from './commands/image-files.ts';
+import { mirrorCommand } from './commands/mirror-cli.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { VERSION } from './version.ts';
 
@@ -220,6 +221,8 @@ export function buildProgram(): Command {
       });
       out.result(result.text.replace(/\n$/, ''), { ...result });
     });
+
+  mirrorCommand(storeOptions(program.command('mirror')), cliLogger);
 
   program.command('iam-policy')
     .description('print the IAM policies an instance and a publisher need (least privilege)')
