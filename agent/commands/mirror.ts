@@ -57,7 +57,15 @@ async function mirrorRole(input: MirrorInput, role: string, work: string, copied
     role, releasesCopied: [], releasesPresent: 0, blobsCopied: 0, bytesCopied: 0, blobsSkipped: 0,
     channel: { action: 'skip', why: 'not reached' }, problems: [],
   };
-  const plan = planReleases(await from.listReleases(role), await to.listReleases(role));
+  let plan;
+  try {
+    plan = planReleases(await from.listReleases(role), await to.listReleases(role));
+  } catch (err) {
+    result.channel = { action: 'skip', why: 'the releases could not be listed' };
+    result.problems.push({ kind: 'failed', role, release: null, why: describeError(err) });
+    out.info(`role ${role}: failed: ${describeError(err)}`);
+    return result;
+  }
   const states = new Map<string, ReleaseState>();
   for (const id of [...plan.copy, ...plan.check]) {
     try {
