@@ -73,10 +73,16 @@ export function mirrorCommand(cmd: Command, cliLogger: (flags: { logLevel?: stri
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       process.once('SIGTERM', () => stop.abort());
+      // A pass that copied nothing and refused nothing new prints nothing: one line per change.
+      let lastProblems = '';
       await mirrorWatch({
         ...input, intervalS, signal: stop.signal,
-        // A pass that changed nothing prints nothing: one line per change.
-        onPass: (r) => { if (r.problems.length > 0 || r.roles.some((x) => x.releasesCopied.length > 0 || x.channel.action === 'copy')) print(r); },
+        onPass: (r) => {
+          const problems = describeProblems(r);
+          const copied = r.roles.some((x) => x.releasesCopied.length > 0 || x.channel.action === 'copy');
+          if (copied || problems !== lastProblems) print(r);
+          lastProblems = problems;
+        },
       });
     });
 }
