@@ -118,8 +118,8 @@ describe('herd mirror', () => {
 
   it('killed halfway, leaves only whole objects, and a rerun completes', async () => {
     proxy = await startFaultProxy({ upstream: dst.s3.endpoint });
-    // v2's manifest is reached only after v1 is copied whole: hold it there, and kill.
-    await proxy.set({ mode: 'hang', only: '/killed/roles/web/releases/v2.json' });
+    // Hold the write of v2's manifest (v1 whole, v2's blobs and signature written by then), and kill.
+    await proxy.set({ mode: 'hang', only: /\/killed\/roles\/web\/releases\/v2\.json\?x-id=PutObject/ });
     const child = spawn(process.execPath, [HERD, 'mirror', ...src.storeFlags, '--to-bucket', dst.bucket, '--to-endpoint', proxy.url, '--to-prefix', 'killed', '--role', 'web'], { env: cleanEnv(S3_ENV), stdio: 'ignore' });
     const exited = new Promise((r) => child.once('exit', r));
     await waitUntil('the mirror waits on v2', async () => (proxy as FaultProxy).count({ fault: 'hang' }) > 0);
@@ -128,11 +128,16 @@ describe('herd mirror', () => {
     await proxy.set({ mode: 'pass' });
     const killed = dstStore('killed');
     expect((await killed.getManifest('web', 'v1')).manifest.id).toBe('v1');
+    const v2 = (await src.store().getManifest('web', 'v2')).manifest;
+    expect(await killed.headBlob(v2.code.digest)).toBe(v2.code.size);
+    expect(await killed.getSignature('web', 'v2')).not.toBeNull();
+    await expect(killed.getManifest('web', 'v2')).rejects.toThrow(/not published/);
     expect((await killed.getChannel('web')).kind).toBe('missing');
 
+    // The rerun writes only v2's manifest: its two blobs (code, and the config v1 shares) are there.
     const rerun = await mirror('--to-prefix', 'killed', '--role', 'web', '--json');
     expect(rerun.code).toBe(0);
-    expect(JSON.parse(rerun.stdout).roles[0]).toMatchObject({ releasesCopied: ['v2'], releasesPresent: 1, channel: { action: 'copy' } });
+    expect(JSON.parse(rerun.stdout).roles[0]).toMatchObject({ releasesCopied: ['v2'], releasesPresent: 1, blobsCopied: 0, blobsSkipped: 2, channel: { action: 'copy' } });
     expect((await killed.getManifest('web', 'v2')).manifest.id).toBe('v2');
   });
 
