@@ -134,8 +134,14 @@ async function copyRelease(input: MirrorInput, role: string, id: string, work: s
       continue;
     }
     const file = join(work, hexOf(ref.digest));
-    const { body } = await from.getBlobStream(ref.digest);
-    await pipeline(body, createVerifier({ expected: ref, maxBytes: ref.size }), createWriteStream(file));
+    try {
+      const { body } = await from.getBlobStream(ref.digest);
+      await pipeline(body, createVerifier({ expected: ref, maxBytes: ref.size }), createWriteStream(file));
+    } catch (err) {
+      // A refused release leaves nothing behind, not even in the temp directory.
+      await Promise.all([file, ...staged.map((s) => s.file)].map((f) => rm(f, { force: true })));
+      throw err;
+    }
     staged.push({ ref, file });
   }
   for (const { ref, file } of staged) {
