@@ -212,7 +212,11 @@ describe('an agent killed in the middle of an apply', () => {
         if (s.state !== 'running' || !s.healthy) return undefined;
         const answer = JSON.parse((await get(`http://127.0.0.1:${appPort}/`)).body);
         return answer.pid === s.pid || undefined;
-      }, 20_000);
+      }, 45_000).catch((err: unknown) => {
+        // Seen once in a loaded CI run and never here: say what the agent did, for next time.
+        console.error(`orphan ${orphan} alive: ${alive(orphan)}; the new agent's last lines:\n${agent.lines.slice(-40).map((l) => JSON.stringify(l)).join('\n')}`);
+        throw err;
+      });
       expect(alive(orphan)).toBe(false);
     } finally {
       try {
