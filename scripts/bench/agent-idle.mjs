@@ -1,19 +1,25 @@
 // The agent's idle memory: a real `herd agent` (static identity) serving a small release
 // from the local store, left alone after it turns healthy; then the resident set of the
 // agent process itself (not the app it supervises), next to a bare node process's.
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, procStatusBytes, run, start, stopChild } from './procs.mjs';
 
 /**
- * input: { herdFile, env, endpoint, bucket, work, appDir, configDir, idleS, log }.
+ * input: { herdFile, env, endpoint, bucket, work, appDir, configDir, idleS, log }, and optionally
+ * agentEnv (the agent's and the bare node's environment, default env), identity (default a
+ * static one), herdCommand ([program, ...args] that runs herd, default node herdFile) and
+ * inspect({ agent, bare }) (called with their pids once idle, before the RSS is read).
  * Publishes appDir/configDir as role `idle`, rolls it, runs the agent until healthy,
  * waits idleS seconds, and returns { agentRss, agentHwm, bareRss } in bytes.
  */
 export async function measureAgentIdle(input) {
   const { herdFile, env, endpoint, bucket, work, log } = input;
+  const agentEnv = input.agentEnv ?? env;
+  const [program, ...programArgs] = input.herdCommand ?? [process.execPath, herdFile];
+  await mkdir(work, { recursive: true });
   const store = ['--bucket', bucket, '--endpoint', endpoint];
-  const herd = (args) => run(process.execPath, [herdFile, ...args], { env });
+  const herd = (args) => run(program, [...programArgs, ...args], { env });
   await herd(['publish', ...store, '--role', 'idle', '--code', input.appDir, '--config', input.configDir, '--release', 'hello-1', '--json']);
   await herd(['roll', ...store, '--role', 'idle', '--release', 'hello-1', '--json']);
 
@@ -22,14 +28,15 @@ export async function measureAgentIdle(input) {
   await writeFile(configFile, JSON.stringify({
     sources: [{ bucket, prefix: 'herd', endpoint, forcePathStyle: true }],
     dataDir: join(work, 'agent-data'), healthPort, healthHost: '127.0.0.1', appPort, appUser: null,
-    identity: { provider: 'static', instanceId: 'i-bench', role: 'idle', az: 'local-1a', region: 'local' },
+    identity: input.identity ?? { provider: 'static', instanceId: 'i-bench', role: 'idle', az: 'local-1a', region: 'local' },
   }));
-  const agent = start(process.execPath, [herdFile, 'agent', '--config', configFile], { env });
-  const bare = start(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { env });
+  const agent = start(program, [...programArgs, 'agent', '--config', configFile], { env: agentEnv });
+  const bare = start(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { env: agentEnv });
   try {
     await untilHealthy(agent, `http://127.0.0.1:${healthPort}/healthz`, 60_000);
     log(`agent healthy; idling ${input.idleS} s`);
     await new Promise((r) => setTimeout(r, input.idleS * 1000));
+    await input.inspect?.({ agent: agent.child.pid, bare: bare.child.pid });
     return {
       agentRss: await procStatusBytes(agent.child.pid, 'VmRSS'),
       agentHwm: await procStatusBytes(agent.child.pid, 'VmHWM'),
