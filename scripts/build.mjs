@@ -26,9 +26,14 @@ const common = {
   format: 'esm',
   sourcemap: 'linked',
   minifySyntax: true,
+  // V8 keeps the bundle's source for the process's lifetime: without whitespace and comments
+  // it is a quarter smaller (5.1 -> 3.8 MiB), and comments are where non-ASCII characters
+  // hide (charset does not escape them). Stack positions map back through the .map file
+  // (node --enable-source-maps, or any source-map tool); names are kept.
+  minifyWhitespace: true,
   legalComments: 'none',
-  // V8 keeps the bundle's source for the process's lifetime; one non-ASCII character would
-  // make it store all of it two bytes per character.
+  // One non-ASCII character would make V8 store all of the source two bytes per character
+  // (it did: 10.2 MB instead of 5.1); bundle() refuses an output that has one.
   charset: 'ascii',
   define: { HERD_VERSION: JSON.stringify(pkg.version), HERD_IMAGE_FILES: JSON.stringify(imageFiles) },
   metafile: true,
@@ -40,6 +45,8 @@ async function bundle(entry, outfile, options) {
   const started = performance.now();
   const result = await build({ ...common, entryPoints: [entry], outfile, ...options });
   await chmod(outfile, 0o755);
+  const at = (await readFile(outfile, 'latin1')).search(/[^\x00-\x7f]/);
+  if (at >= 0) throw new Error(`${outfile}: a non-ASCII character at offset ${at} would double the memory its source takes; escape it`);
   const bytes = result.metafile.outputs[outfile].bytes;
   console.log(`${outfile} ${(bytes / 1024 / 1024).toFixed(1)} MiB in ${Math.round(performance.now() - started)} ms`);
 }
