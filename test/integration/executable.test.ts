@@ -63,7 +63,7 @@ describe('the single executable, where no node can be found', () => {
     await writeFile(probe, [
       "const v8 = require('node:v8');",
       'let keep = [];',
-      'for (let i = 0; i < 3e6; i++) { keep.push({ i }); if (keep.length > 2e5) keep = []; }',
+      'for (let i = 0; i < 6e6; i++) { keep.push({ i }); if (keep.length > 1e6) keep = []; }',
       "const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');",
       'process.stdout.write(JSON.stringify({ execArgv: process.execArgv, youngBytes: young.space_size }));',
       'process.exit(0);',
