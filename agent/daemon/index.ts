@@ -87,7 +87,7 @@ export class Agent {
   /** Boots: returns once the first release runs (or the agent is stopped); then keeps following the channel. */
   async start(): Promise<void> {
     const config = this.input.config;
-    await reapLeftoverApp({ file: join(config.dataDir, 'app.pid'), log: this.log });
+    await reapLeftoverApp({ file: join(config.dataDir, 'app.pid'), releasesDir: join(config.dataDir, 'releases'), log: this.log });
     this.server = await this.startServer(config);
     const parts = await buildParts(this.partsInput(config));
     if (this.loop.stopping.aborted) return;

@@ -5,6 +5,7 @@
 // bundle arriving slowly), while draining, and between stopping the old app and starting
 // the new one. And an agent killed without its app finds that app still holding the port.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,14 @@ const MANY_FILES = 3000;
 /** Every pid the agent's log says it started an app as; each is its own process group. */
 function appPids(agent: AgentProcess): number[] {
   return agent.lines.filter((l) => l.msg === 'app started' && typeof l.pid === 'number').map((l) => l.pid as number);
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 function alive(pid: number): boolean {
@@ -205,6 +214,7 @@ describe('an agent killed in the middle of an apply', () => {
     const orphan = (await status()).pid as number;
     await killHard(agent, false);
     expect(alive(orphan)).toBe(true);
+    const record = readFileSafe(join(dataDir, 'app.pid'));
     boot();
     try {
       await waitUntil('the agent serving from the app it started', async () => {
@@ -213,9 +223,10 @@ describe('an agent killed in the middle of an apply', () => {
         const answer = JSON.parse((await get(`http://127.0.0.1:${appPort}/`)).body);
         return answer.pid === s.pid || undefined;
       }, 45_000).catch((err: unknown) => {
-        // Seen once in a loaded CI run and never here: say what the agent did, for next time.
-        console.error(`orphan ${orphan} alive: ${alive(orphan)}; the new agent's last lines:\n${agent.lines.slice(-40).map((l) => JSON.stringify(l)).join('\n')}`);
-        throw err;
+        // Seen in loaded CI runs and never here: say what the agent did, in the failure itself
+        // (CI shows the summary, not what a test printed on the way).
+        const lines = agent.lines.slice(-25).map((l) => `${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, level: undefined, hostname: undefined })}`);
+        throw new Error(`${(err as Error).message}; orphan ${orphan} alive: ${alive(orphan)}; app.pid before the boot: ${record}; the new agent's last lines:\n${lines.join('\n')}`);
       });
       expect(alive(orphan)).toBe(false);
     } finally {
