@@ -35,6 +35,11 @@ const common = {
   // One non-ASCII character would make V8 store all of the source two bytes per character
   // (it did: 10.2 MB instead of 5.1); bundle() refuses an output that has one.
   charset: 'ascii',
+  // Resolve packages as Node does ("node", "import"/"require"), not through the bundlers'
+  // "module" condition: the AWS SDK then comes from its CommonJS builds, one file per
+  // submodule instead of one lazily initialised ES module per source file (the credential
+  // chain alone: 503 -> 38 inputs, 3 MiB less resident once loaded).
+  conditions: [],
   define: { HERD_VERSION: JSON.stringify(pkg.version), HERD_IMAGE_FILES: JSON.stringify(imageFiles) },
   metafile: true,
   logLevel: 'warning',
