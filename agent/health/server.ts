@@ -1,8 +1,9 @@
 // The HTTP server the load balancer checks: /healthz (200 or 503), /status (JSON) and
 // /metrics (Prometheus). It reads state through the functions it is given and owns none.
-import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HerdError, describeError } from '../errors.ts';
+import { http } from '../http-modules.ts';
 import type { Logger } from '../log.ts';
 import type { AgentMetrics } from './metrics.ts';
 
@@ -79,7 +80,7 @@ export function startHealthServer(input: HealthServerInput): Promise<HealthServe
 }
 
 /** Answer one request; resolves with the status sent. */
-async function respond(input: HealthServerInput, req: http.IncomingMessage, res: http.ServerResponse): Promise<number> {
+async function respond(input: HealthServerInput, req: IncomingMessage, res: ServerResponse): Promise<number> {
   const routed = routeRequest(req.method, req.url);
   if ('error' in routed) {
     if (routed.error === 405) res.setHeader('allow', 'GET, HEAD');
@@ -98,7 +99,7 @@ async function respond(input: HealthServerInput, req: http.IncomingMessage, res:
   }
 }
 
-function send(res: http.ServerResponse, status: number, contentType: string, body: string): number {
+function send(res: ServerResponse, status: number, contentType: string, body: string): number {
   res.writeHead(status, {
     'content-type': contentType,
     'content-length': Buffer.byteLength(body),

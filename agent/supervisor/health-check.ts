@@ -1,10 +1,9 @@
 // The app's own health check: one probe is a GET that must answer 2xx; the health gate
 // polls until the first good answer, the app exiting, or the timeout. Deciding the outcome
 // (judgeHealthWait) is pure; probing and waiting are thin shells around it.
-import http from 'node:http';
-import https from 'node:https';
 import { sleep } from '../clock.ts';
 import { describeError } from '../errors.ts';
+import { http, https } from '../http-modules.ts';
 
 // The backoff lives in its own module; it is re-exported here, where callers of the health
 // gate (restarts, polling) look for it.
