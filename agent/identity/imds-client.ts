@@ -1,8 +1,10 @@
 // An IMDSv2-only metadata client: one session token, fetched with a PUT and reused
 // until shortly before it expires; no request is ever sent without it (that is what
-// "never v1" means). Wraps MetadataService from @aws-sdk/ec2-metadata-service.
-import { MetadataService } from '@aws-sdk/ec2-metadata-service';
+// "never v1" means). Plain node:http, one connection per request: the AWS SDK's
+// MetadataService, which this replaced, brought most of @smithy/core into the agent's
+// memory for two kinds of request.
 import { IdentityError } from '../errors.ts';
+import { http, https } from '../http-modules.ts';
 import type { Logger } from '../log.ts';
 import { describeImdsFailure, nextImdsStep, statusOf, type ImdsFailure } from './imds-retry.ts';
 import { sleep } from '../clock.ts';
@@ -46,7 +48,8 @@ interface CachedToken {
 
 export class ImdsClient {
   readonly endpoint: string;
-  private readonly service: MetadataService;
+  private readonly url: URL;
+  private readonly timeoutMs: number;
   private readonly log: Logger;
   private readonly retries: number;
   private readonly retryDelayMs: number;
@@ -72,18 +75,10 @@ export class ImdsClient {
     } catch (err) {
       throw new IdentityError(`metadata endpoint ${JSON.stringify(this.endpoint)} is not a URL`, { cause: err });
     }
-    // MetadataService sends `pathname + path`; keep exactly one slash before "latest/".
-    this.pathPrefix = url.pathname.endsWith('/') ? 'latest/' : '/latest/';
-    this.service = new MetadataService({
-      endpoint: this.endpoint,
-      httpOptions: { timeout: input.timeoutMs ?? 2000 },
-      retries: 0,
-      tokenTtl: this.tokenTtlS,
-      // We attach our own cached token; request() must neither fetch one per call nor
-      // refuse because of an AWS_EC2_METADATA_V1_DISABLED in the environment.
-      disableFetchToken: true,
-      ec2MetadataV1Disabled: false,
-    });
+    this.url = url;
+    this.timeoutMs = input.timeoutMs ?? 2000;
+    // GETs go to `pathname + path`, with exactly one slash before "latest/".
+    this.pathPrefix = url.pathname.endsWith('/') ? `${url.pathname}latest/` : `${url.pathname}/latest/`;
   }
 
   /** The text at `path` (relative to /latest/, e.g. 'meta-data/instance-id'); ImdsError otherwise. */
@@ -134,13 +129,9 @@ export class ImdsClient {
       return { failure: { stage: 'token', status: statusOf(err) }, cause: err, token: undefined };
     }
     try {
-      const value = await this.service.request(this.pathPrefix + path.replace(/^\/+/, ''), {
-        method: 'GET',
-        // MetadataService builds a new keep-alive agent per request that is never reused:
-        // closing the connection keeps a poller from piling up idle sockets.
-        headers: { [TOKEN_HEADER]: token, connection: 'close' },
-      });
-      return { value };
+      const res = await this.exchange('GET', this.pathPrefix + path.replace(/^\/+/, ''), { [TOKEN_HEADER]: token });
+      if (res.status !== 200) throw statusError(`Request failed with status code ${res.status}`, res.status);
+      return { value: res.text };
     } catch (err) {
       return { failure: { stage: 'get', status: statusOf(err) }, cause: err, token };
     }
@@ -158,11 +149,48 @@ export class ImdsClient {
   private async fetchToken(): Promise<string> {
     // Count the lifetime from before the PUT, so our copy expires no later than the server's.
     const requestedAt = this.now();
-    const value = await this.service.fetchMetadataToken();
+    const res = await this.exchange('PUT', '/latest/api/token', { 'x-aws-ec2-metadata-token-ttl-seconds': String(this.tokenTtlS) });
+    if (res.status !== 200 || !res.text) throw statusError(`Failed to fetch metadata token with status code ${res.status}`, res.status);
+    const value = res.text;
     this.cached = { value, refreshAt: requestedAt + (this.tokenTtlS - this.refreshMarginS) * 1000 };
     this.log.debug({ ttlS: this.tokenTtlS }, 'fetched a metadata session token');
     return value;
   }
+
+  /**
+   * One request and its whole answer within timeoutMs, on a connection of its own (a poller
+   * piles up no idle sockets). Rejects without a status when nothing (complete) answered.
+   */
+  private exchange(method: 'GET' | 'PUT', path: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = (this.url.protocol === 'https:' ? https : http).request({
+        hostname: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port || undefined, path, method,
+        headers: { ...headers, connection: 'close' }, agent: false,
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+      });
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      req.end();
+    });
+  }
+}
+
+/** An answer that is not the one wanted, with its status where statusOf() reads it. */
+function statusError(message: string, status: number): Error {
+  return Object.assign(new Error(message), { $metadata: { httpStatusCode: status } });
 }
 
 function validateTokenTiming(ttlS: number, marginS: number): void {
