@@ -1,26 +1,31 @@
 // The object-store protocol for one source: channel, manifests, blobs and reports.
 // Every document read is parsed through its schema; every failure becomes a StoreError
-// (or NotFoundError / ConflictError) naming the object.
+// (or NotFoundError / ConflictError) naming the object. Objects move through a transport:
+// the agent's own S3 client unless an SDK client is given (transport.ts).
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import {
-  GetObjectCommand, HeadObjectCommand, PutObjectCommand, ListObjectsV2Command, type S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SourceConfig } from '../config.ts';
 import { ConflictError, IntegrityError, NotFoundError, StoreError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parseJson, parseWith } from '../validate.ts';
-import { createS3Client } from './client.ts';
 import { describeSource, layoutFor, type Layout } from './layout.ts';
+import type { Listing } from './listing.ts';
+import { S3Http } from './s3-http.ts';
+import type { Credentials } from './sigv4.ts';
 import {
   agentPointerSchema, channelSchema, instanceReportSchema, releaseManifestSchema,
   type AgentPointer, type Channel, type InstanceReport, type ReleaseManifest,
 } from './schemas.ts';
+import { httpTransport, sdkTransport, type StoreTransport } from './transport.ts';
 
 export interface ObjectStoreInput {
   source: SourceConfig;
   log: Logger;
+  /** An AWS SDK client to use (operator commands, tests); none: the agent's own S3 client. */
   client?: S3Client;
+  /** Fixed keys for the agent's own client (local stores); none: the SDK's default chain. */
+  credentials?: Credentials;
 }
 
 export type ChannelRead =
@@ -41,14 +46,21 @@ export class ObjectStore {
   readonly source: SourceConfig;
   readonly layout: Layout;
   readonly name: string;
-  private readonly client: S3Client;
+  private readonly transport: StoreTransport;
+  private readonly credentials: Credentials | undefined;
+  /** The SDK client, for what only it does (listing, multipart uploads): the one given, or one made on first use. */
+  private sdkClient: Promise<S3Client> | undefined;
   private readonly log: Logger;
 
   constructor(input: ObjectStoreInput) {
     this.source = input.source;
     this.layout = layoutFor(input.source.prefix);
     this.name = describeSource(input.source);
-    this.client = input.client ?? createS3Client(input.source);
+    this.credentials = input.credentials;
+    if (input.client) this.sdkClient = Promise.resolve(input.client);
+    this.transport = input.client
+      ? sdkTransport(input.client, input.source.bucket)
+      : httpTransport(new S3Http({ source: input.source, ...(input.credentials ? { credentials: input.credentials } : {}) }));
     this.log = input.log.child({ module: 'store', source: this.name });
   }
 
@@ -56,12 +68,12 @@ export class ObjectStore {
   async getChannel(role: string, etag?: string | null): Promise<ChannelRead> {
     const key = this.layout.channel(role);
     try {
-      const { text, etag: newEtag } = await this.withinDeadline(key, async (abortSignal) => {
-        const out = await this.client.send(new GetObjectCommand({
-          Bucket: this.source.bucket, Key: key, ...(etag ? { IfNoneMatch: etag } : {}),
-        }), { abortSignal });
-        return { text: await readDocument(out.Body as Readable | undefined, key), etag: out.ETag ?? null };
+      const read = await this.withinDeadline(key, async (signal) => {
+        const out = await this.transport.get(key, { ...(etag ? { ifNoneMatch: etag } : {}), signal });
+        return out && { text: await readDocument(out.body, key), etag: out.etag };
       });
+      if (!read) return { kind: 'not-modified' };
+      const { text, etag: newEtag } = read;
       const channel = parseWith(channelSchema, parseJson(text, key, integrity), key, integrity);
       if (channel.role !== role) throw new IntegrityError(`${key}: names role "${channel.role}", expected "${role}"`);
       return { kind: 'found', channel, etag: newEtag };
@@ -89,10 +101,7 @@ export class ObjectStore {
     const key = this.layout.manifest(role, releaseId);
     let bytes: Buffer;
     try {
-      bytes = await this.withinDeadline(key, async (abortSignal) => {
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal });
-        return readDocumentBytes(out.Body as Readable | undefined, key);
-      });
+      bytes = await this.withinDeadline(key, async (signal) => readDocumentBytes((await this.transport.get(key, { signal }))?.body, key));
     } catch (err) {
       if (isNotFound(err)) throw new NotFoundError(`release ${releaseId} of role ${role} is not published (${this.name}/${key} not found)`, { cause: err });
       throw this.wrap(err, 'read', key);
@@ -114,10 +123,7 @@ export class ObjectStore {
   async getSignature(role: string, releaseId: string): Promise<Buffer | null> {
     const key = this.layout.signature(role, releaseId);
     try {
-      return await this.withinDeadline(key, async (abortSignal) => {
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal });
-        return readDocumentBytes(out.Body as Readable | undefined, key);
-      });
+      return await this.withinDeadline(key, async (signal) => readDocumentBytes((await this.transport.get(key, { signal }))?.body, key));
     } catch (err) {
       if (isNotFound(err)) return null;
       throw this.wrap(err, 'read', key);
@@ -154,10 +160,7 @@ export class ObjectStore {
     const key = this.layout.agentPointer();
     let text: string;
     try {
-      text = await this.withinDeadline(key, async (abortSignal) => {
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal });
-        return readDocument(out.Body as Readable | undefined, key);
-      });
+      text = await this.withinDeadline(key, async (signal) => readDocument((await this.transport.get(key, { signal }))?.body, key));
     } catch (err) {
       if (isNotFound(err)) throw new NotFoundError(`no herd executable is published under ${this.name} (${key} not found): run herd publish-agent`, { cause: err });
       throw this.wrap(err, 'read', key);
@@ -175,9 +178,9 @@ export class ObjectStore {
     const key = this.layout.blob(digest);
     try {
       // The deadline covers the wait for the first byte; a long download is the socket idle timeout's to watch.
-      const out = await this.withinDeadline(key, (abortSignal) => this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal }));
-      if (!out.Body) throw new StoreError(`${this.name}/${key}: empty response body`);
-      return { body: out.Body as Readable, size: out.ContentLength ?? null };
+      const out = await this.withinDeadline(key, (signal) => this.transport.get(key, { signal }));
+      if (!out?.body) throw new StoreError(`${this.name}/${key}: empty response body`);
+      return { body: out.body, size: out.size };
     } catch (err) {
       if (isNotFound(err)) throw new NotFoundError(`blob ${digest} is missing from ${this.name}`, { cause: err });
       throw this.wrap(err, 'read', key);
@@ -190,22 +193,10 @@ export class ObjectStore {
 
   /** Every instance report of a role; unparseable ones are returned as errors, not dropped. */
   async listReports(role: string): Promise<Array<InstanceReport | { key: string; error: string }>> {
-    const prefix = this.layout.reportsPrefix(role);
-    const keys: string[] = [];
-    let token: string | undefined;
-    try {
-      do {
-        const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.source.bucket, Prefix: prefix, ContinuationToken: token }));
-        for (const o of out.Contents ?? []) if (o.Key?.endsWith('.json')) keys.push(o.Key);
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
-    } catch (err) {
-      throw this.wrap(err, 'list', prefix);
-    }
+    const keys = (await this.list(this.layout.reportsPrefix(role))).keys.filter((k) => k.endsWith('.json'));
     return Promise.all(keys.map(async (key) => {
       try {
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.source.bucket, Key: key }));
-        const text = await readDocument(out.Body as Readable | undefined, key);
+        const text = await readDocument((await this.transport.get(key, {}))?.body, key);
         return parseWith(instanceReportSchema, parseJson(text, key, integrity), key, integrity);
       } catch (err) {
         return { key, error: (err as Error).message };
@@ -216,45 +207,27 @@ export class ObjectStore {
   /** Roles with anything stored under roles/ (one listing with a delimiter; herd mirror --all). */
   async listRoles(): Promise<string[]> {
     const prefix = this.layout.rolesPrefix();
-    return (await this.listPrefixes(prefix)).map((p) => p.slice(prefix.length, -1));
+    return (await this.list(prefix, '/')).prefixes.map((p) => p.slice(prefix.length, -1));
   }
 
   /** Ids of a role's published releases: its manifests' names (herd mirror). */
   async listReleases(role: string): Promise<string[]> {
     const prefix = this.layout.releasesPrefix(role);
-    const ids: string[] = [];
-    let token: string | undefined;
-    try {
-      do {
-        const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.source.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
-        for (const o of out.Contents ?? []) if (o.Key?.endsWith('.json')) ids.push(o.Key.slice(prefix.length, -'.json'.length));
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
-    } catch (err) {
-      throw this.wrap(err, 'list', prefix);
-    }
-    return ids;
+    return (await this.list(prefix, '/')).keys.filter((k) => k.endsWith('.json')).map((k) => k.slice(prefix.length, -'.json'.length));
   }
 
-  private async listPrefixes(prefix: string): Promise<string[]> {
-    const found: string[] = [];
-    let token: string | undefined;
+  private async list(prefix: string, delimiter?: string): Promise<Listing> {
     try {
-      do {
-        const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.source.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
-        for (const p of out.CommonPrefixes ?? []) if (p.Prefix) found.push(p.Prefix);
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
+      const { listPrefix } = await import('./listing.ts');
+      return await listPrefix(await this.sdk(), this.source.bucket, prefix, delimiter);
     } catch (err) {
       throw this.wrap(err, 'list', prefix);
     }
-    return found;
   }
 
   private async headKey(key: string): Promise<number | null> {
     try {
-      const out = await this.withinDeadline(key, (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.source.bucket, Key: key }), { abortSignal }));
-      return out.ContentLength ?? 0;
+      return (await this.withinDeadline(key, (signal) => this.transport.head(key, { signal }))) ?? 0;
     } catch (err) {
       if (isNotFound(err)) return null;
       throw this.wrap(err, 'check', key);
@@ -265,7 +238,7 @@ export class ObjectStore {
     // Loaded on use: only publishers upload, and agents should not carry it in memory.
     const { Upload } = await import('@aws-sdk/lib-storage');
     const upload = new Upload({
-      client: this.client,
+      client: await this.sdk(),
       params: {
         Bucket: this.source.bucket, Key: input.key, Body: createReadStream(input.file, { highWaterMark: 1024 * 1024 }),
         ContentType: input.contentType, ContentLength: input.size,
@@ -288,7 +261,9 @@ export class ObjectStore {
 
   private async putBytes(key: string, body: Buffer, contentType: string, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<void> {
     try {
-      await this.withinDeadline(key, (abortSignal) => this.client.send(new PutObjectCommand({ Bucket: this.source.bucket, Key: key, Body: body, ContentType: contentType, ...cond }), { abortSignal }));
+      await this.withinDeadline(key, (signal) => this.transport.put(key, body, {
+        contentType, signal, ...(cond.IfMatch ? { ifMatch: cond.IfMatch } : {}), ...(cond.IfNoneMatch ? { ifNoneMatch: cond.IfNoneMatch } : {}),
+      }));
       this.log.debug({ key, bytes: body.length }, 'wrote object');
     } catch (err) {
       if (statusOf(err) === 412 || statusOf(err) === 409) {
@@ -296,6 +271,12 @@ export class ObjectStore {
       }
       throw this.wrap(err, 'write', key);
     }
+  }
+
+  /** The SDK client, made on first use when none was given (only publishers and `status` need it). */
+  private sdk(): Promise<S3Client> {
+    this.sdkClient ??= import('./client.ts').then(({ createS3Client }) => createS3Client(this.source, this.credentials));
+    return this.sdkClient;
   }
 
   /** Runs one exchange with the store under DOCUMENT_DEADLINE_MS; past it, the request is aborted and a StoreError says so. */
