@@ -1,5 +1,7 @@
 // The CLI: parses argv, builds what a command needs, calls it, and is the one place that
-// turns errors into exit codes (0 done, 1 failed, 2 usage or config error).
+// turns errors into exit codes (0 done, 1 failed, 2 usage or config error). A command's code
+// is loaded when that command runs: the agent, which runs for months, never evaluates the
+// operator commands, their schemas, packing, or the AWS SDK's S3 client they use.
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { Agent } from './daemon/index.ts';
@@ -8,19 +10,9 @@ import { describeError, exitCodeOf, UsageError } from './errors.ts';
 import { numberFlag, parseFlag } from './flags.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createOutput, formatBytes, actor } from './commands/output.ts';
-import { publish } from './commands/publish.ts';
-import { pausedNote, roll, rollWarning } from './commands/roll.ts';
-import { rollback, resumedNote } from './commands/rollback.ts';
-import { describePause, setPaused } from './commands/pause.ts';
-import { status, renderStatus, DEFAULT_STALE_AFTER_S } from './commands/status.ts';
-import { pull } from './commands/pull.ts';
-import { keygen, DEFAULT_KEY_NAME } from './commands/keygen.ts';
-import { iamPolicies } from './commands/iam-policy.ts';
-import { publishAgent } from './commands/publish-agent.ts';
-import { userData } from './commands/user-data.ts';
-import { imageFiles } from './commands/image-files.ts';
-import { mirrorCommand } from './commands/mirror-cli.ts';
+import { DEFAULT_KEY_NAME, DEFAULT_STALE_AFTER_S } from './commands/defaults.ts';
 import { ObjectStore } from './store/object-store.ts';
+import { mirrorCommand } from './commands/mirror-cli.ts';
 import { VERSION } from './version.ts';
 
 interface CommonFlags extends StoreFlags { json?: boolean; logLevel?: string }
@@ -40,8 +32,11 @@ function cliLogger(flags: CommonFlags): Logger {
   return createLogger({ level: parseFlag('logLevel', agentConfigSchema.shape.logLevel, flags.logLevel ?? 'warn'), fd: 2 });
 }
 
-function storeFor(flags: CommonFlags, log: Logger): ObjectStore {
-  return new ObjectStore({ source: sourceFromFlags(flags), log });
+/** The operator commands' store: through the AWS SDK's S3 client (multipart uploads, listing, conditional writes). */
+async function storeFor(flags: CommonFlags, log: Logger): Promise<ObjectStore> {
+  const source = sourceFromFlags(flags);
+  const { createS3Client } = await import('./store/client.ts');
+  return new ObjectStore({ source, log, client: createS3Client(source) });
 }
 
 export function buildProgram(): Command {
@@ -84,8 +79,9 @@ export function buildProgram(): Command {
     .action(async (flags: CommonFlags & { role: string; code: string; config?: string; release?: string; signKey?: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
+      const { publish } = await import('./commands/publish.ts');
       const result = await publish({
-        store: storeFor(flags, log), role: flags.role, code: flags.code, log, out,
+        store: await storeFor(flags, log), role: flags.role, code: flags.code, log, out,
         ...(flags.config !== undefined ? { config: flags.config } : {}),
         ...(flags.release !== undefined ? { release: flags.release } : {}),
         ...(flags.signKey !== undefined ? { signKey: flags.signKey } : {}),
@@ -101,6 +97,7 @@ export function buildProgram(): Command {
     .option('--log-level <level>', 'log level for stderr', 'warn')
     .action(async (flags: { out: string; name: string; json?: boolean; logLevel?: string }) => {
       const out = createOutput({ json: flags.json ?? false });
+      const { keygen } = await import('./commands/keygen.ts');
       const result = await keygen({ dir: flags.out, name: flags.name, out, log: cliLogger(flags) });
       out.result(result.trustedKey, { ...result });
     });
@@ -115,8 +112,9 @@ export function buildProgram(): Command {
     .action(async (flags: CommonFlags & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
+      const { pausedNote, roll, rollWarning } = await import('./commands/roll.ts');
       const channel = await roll({
-        store: storeFor(flags, log), role: flags.role, release: flags.release, actor: actor(), log,
+        store: await storeFor(flags, log), role: flags.role, release: flags.release, actor: actor(), log,
         ...(flags.percent !== undefined ? { percent: flags.percent } : {}),
         ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
         ...(flags.waveInterval !== undefined ? { waveIntervalS: flags.waveInterval } : {}),
@@ -134,7 +132,8 @@ export function buildProgram(): Command {
     .action(async (flags: CommonFlags & { role: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
-      const result = await rollback({ store: storeFor(flags, log), role: flags.role, actor: actor(), log });
+      const { rollback, resumedNote } = await import('./commands/rollback.ts');
+      const result = await rollback({ store: await storeFor(flags, log), role: flags.role, actor: actor(), log });
       const { channel } = result;
       const note = resumedNote(result);
       if (note) out.info(`note: ${note}`);
@@ -150,7 +149,8 @@ export function buildProgram(): Command {
     .action(async (flags: CommonFlags & { role: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
-      const result = await setPaused({ store: storeFor(flags, log), role: flags.role, paused: true, actor: actor(), log });
+      const { describePause, setPaused } = await import('./commands/pause.ts');
+      const result = await setPaused({ store: await storeFor(flags, log), role: flags.role, paused: true, actor: actor(), log });
       out.result(describePause(result), { ...result });
     });
 
@@ -160,7 +160,8 @@ export function buildProgram(): Command {
     .action(async (flags: CommonFlags & { role: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
-      const result = await setPaused({ store: storeFor(flags, log), role: flags.role, paused: false, actor: actor(), log });
+      const { describePause, setPaused } = await import('./commands/pause.ts');
+      const result = await setPaused({ store: await storeFor(flags, log), role: flags.role, paused: false, actor: actor(), log });
       out.result(describePause(result), { ...result });
     });
 
@@ -171,8 +172,9 @@ export function buildProgram(): Command {
     .action(async (flags: CommonFlags & { role: string; staleAfter?: number }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
+      const { renderStatus, status } = await import('./commands/status.ts');
       const fleet = await status({
-        store: storeFor(flags, log), role: flags.role, log,
+        store: await storeFor(flags, log), role: flags.role, log,
         ...(flags.staleAfter !== undefined ? { staleAfterS: flags.staleAfter } : {}),
       });
       out.result(renderStatus(fleet), { ...fleet });
@@ -187,8 +189,10 @@ export function buildProgram(): Command {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
       const limits = agentConfigSchema.shape.limits.parse(undefined);
+      const { pull } = await import('./commands/pull.ts');
+      // The agent's own S3 client, as on an instance: pull is the agent's fetch, run ahead of time.
       const result = await pull({
-        store: storeFor(flags, log), role: flags.role, dataDir: resolve(flags.dataDir), limits, log,
+        store: new ObjectStore({ source: sourceFromFlags(flags), log }), role: flags.role, dataDir: resolve(flags.dataDir), limits, log,
         ...(flags.release !== undefined ? { release: flags.release } : {}),
       });
       out.result(
@@ -203,7 +207,8 @@ export function buildProgram(): Command {
     .action(async (flags: CommonFlags & { file: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
-      const result = await publishAgent({ store: storeFor(flags, log), file: flags.file, actor: actor(), out, log });
+      const { publishAgent } = await import('./commands/publish-agent.ts');
+      const result = await publishAgent({ store: await storeFor(flags, log), file: flags.file, actor: actor(), out, log });
       out.result(`${result.sha256}  ${result.key}${result.version ? ` (herd ${result.version})` : ''}`, { ...result });
     });
 
@@ -214,8 +219,9 @@ export function buildProgram(): Command {
     .action(async (flags: CommonFlags & { sha256?: string; agentConfig?: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
+      const [{ userData }, { imageFiles }] = await Promise.all([import('./commands/user-data.ts'), import('./commands/image-files.ts')]);
       const result = await userData({
-        store: storeFor(flags, log), files: imageFiles(), out, log,
+        store: await storeFor(flags, log), files: imageFiles(), out, log,
         ...(flags.sha256 !== undefined ? { sha256: flags.sha256 } : {}),
         ...(flags.agentConfig !== undefined ? { agentConfigFile: flags.agentConfig } : {}),
       });
@@ -235,7 +241,8 @@ export function buildProgram(): Command {
     .option('--no-describe-tags', 'leave out ec2:DescribeTags (instances with metadata tags on never call it)')
     .option('--auto-scaling-group <name>', 'let instances complete the lifecycle hooks of this Auto Scaling group ("*" for any)')
     .option('--json', 'print the chosen policies as one JSON document: {instance, publisher, image}')
-    .action((flags: { bucket: string; prefix: string; role?: string; replicaBucket: string[]; which: string; partition: string; describeTags: boolean; autoScalingGroup?: string; json?: boolean }) => {
+    .action(async (flags: { bucket: string; prefix: string; role?: string; replicaBucket: string[]; which: string; partition: string; describeTags: boolean; autoScalingGroup?: string; json?: boolean }) => {
+      const { iamPolicies } = await import('./commands/iam-policy.ts');
       const result = iamPolicies({
         bucket: flags.bucket, prefix: flags.prefix, role: flags.role, replicaBuckets: flags.replicaBucket,
         which: flags.which, partition: flags.partition, describeTags: flags.describeTags,

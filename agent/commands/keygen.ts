@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { ConflictError, UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { generateSigningKeyPair } from '../signing/keys.ts';
+import { DEFAULT_KEY_NAME } from './defaults.ts';
 import type { Output } from './output.ts';
 
 export interface KeygenInput {
@@ -24,7 +25,7 @@ export interface KeygenResult {
   keyId: string;
 }
 
-export const DEFAULT_KEY_NAME = 'herd-release';
+export { DEFAULT_KEY_NAME };
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 export async function keygen(input: KeygenInput): Promise<KeygenResult> {

@@ -7,11 +7,9 @@ import { IntegrityError, UsageError } from '../errors.ts';
 import { numberFlag, parseFlag, parseFlags } from '../flags.ts';
 import type { Logger } from '../log.ts';
 import { parseTrustedKeys } from '../signing/keys.ts';
-import { createS3Client } from '../store/client.ts';
 import { ObjectStore } from '../store/object-store.ts';
 import { roleSchema } from '../store/schemas.ts';
-import { summarizeRole } from './mirror-plan.ts';
-import { mirrorOnce, mirrorWatch, type MirrorResult } from './mirror.ts';
+import type { MirrorResult } from './mirror.ts';
 import { createOutput } from './output.ts';
 
 export interface MirrorFlags extends StoreFlags {
@@ -57,6 +55,10 @@ export function mirrorCommand(cmd: Command, cliLogger: (flags: { logLevel?: stri
       const roles = flags.role.map((r) => parseFlag('role', roleSchema, r));
       const intervalS = flags.interval ?? DEFAULT_INTERVAL_S;
       if (!(intervalS > 0)) throw new UsageError('--interval takes a number of seconds above 0');
+      // The copying code and the SDK's client load only when herd mirror runs, not with every command.
+      const [{ createS3Client }, { mirrorOnce, mirrorWatch }, { summarizeRole }] = await Promise.all([
+        import('../store/client.ts'), import('./mirror.ts'), import('./mirror-plan.ts'),
+      ]);
       const fromSource = sourceFromFlags(flags);
       const toSource = destinationFromFlags(flags, fromSource);
       const from = new ObjectStore({ source: fromSource, log, client: createS3Client(fromSource, undefined, flags.profile) });

@@ -7,10 +7,9 @@ import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { roleSchema, type Channel, type InstanceReport, type InstanceState } from '../store/schemas.ts';
 import { parseFlag } from '../flags.ts';
+import { DEFAULT_STALE_AFTER_S } from './defaults.ts';
 
-/** Agents report on every change; one silent for longer than this is flagged STALE. */
-/** Three of the agents' report heartbeats (60 s): one missed write is not yet stale. */
-export const DEFAULT_STALE_AFTER_S = 180;
+export { DEFAULT_STALE_AFTER_S };
 
 export interface StatusInput {
   store: ObjectStore;
