@@ -1,7 +1,8 @@
 // The agent's config: defaults, then the JSON file, then HERD_* environment variables,
 // validated once into one frozen object. This is the only module that reads process.env.
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from './zod.ts';
+import type { RefinementCtx } from './zod.ts';
 import { ConfigError } from './errors.ts';
 import { parseFlags } from './flags.ts';
 import { parseTrustedKey } from './signing/keys.ts';
@@ -11,43 +12,45 @@ import { formatIssues, parseJson } from './validate.ts';
 export const DEFAULT_CONFIG_FILE = '/etc/herd/agent.json';
 
 /** S3's naming rules for general purpose buckets, which is also what an ARN can name. */
-export const bucketSchema = z.string().regex(
+export const bucketSchema = z.string().check(z.regex(
   /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
   'must be an S3 bucket name: 3-63 of [a-z0-9.-], starting and ending with a letter or digit',
-);
+));
 
 export const sourceSchema = z.strictObject({
   bucket: bucketSchema,
-  prefix: z.string().regex(/^[A-Za-z0-9._\-/]*$/, 'may hold only [A-Za-z0-9._-/]').default('herd')
-    .transform((p) => p.replace(/^\/+|\/+$/g, '')),
-  region: z.string().min(1).optional(),
-  endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
-  forcePathStyle: z.boolean().optional(),
+  prefix: z.pipe(
+    z._default(z.string().check(z.regex(/^[A-Za-z0-9._\-/]*$/, 'may hold only [A-Za-z0-9._-/]')), 'herd'),
+    z.transform((p: string) => p.replace(/^\/+|\/+$/g, '')),
+  ),
+  region: z.optional(z.string().check(z.minLength(1))),
+  endpoint: z.optional(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })),
+  forcePathStyle: z.optional(z.boolean()),
 });
 export type SourceConfig = z.infer<typeof sourceSchema>;
 
 const identitySchema = z.discriminatedUnion('provider', [
   z.strictObject({
     provider: z.literal('imds'),
-    roleTag: z.string().min(1).max(128).default('herd:role'),
-    endpoint: z.url().optional(),
-    timeoutMs: z.number().int().positive().default(2000),
+    roleTag: z._default(z.string().check(z.minLength(1), z.maxLength(128)), 'herd:role'),
+    endpoint: z.optional(z.url()),
+    timeoutMs: z._default(z.int().check(z.positive()), 2000),
   }),
   z.strictObject({
     provider: z.literal('static'),
     instanceId: instanceIdSchema,
     role: roleSchema,
-    az: z.string().min(1).default('local'),
-    region: z.string().min(1).default('local'),
+    az: z._default(z.string().check(z.minLength(1)), 'local'),
+    region: z._default(z.string().check(z.minLength(1)), 'local'),
   }),
 ]);
 
-const port = z.number().int().min(1).max(65535);
+const port = z.int().check(z.minimum(1), z.maximum(65535));
 /** A lifecycle hook's name, as Auto Scaling allows it. */
-const hookName = z.string().regex(/^[A-Za-z0-9\-_/]{1,255}$/, 'must be a lifecycle hook name: 1-255 of A-Z a-z 0-9 - _ /');
+const hookName = z.string().check(z.regex(/^[A-Za-z0-9\-_/]{1,255}$/, 'must be a lifecycle hook name: 1-255 of A-Z a-z 0-9 - _ /'));
 
 /** A trustedKeys entry must parse now, so a typo is a config error at start, not a refused release later. */
-function checkTrustedKey(value: string, ctx: z.RefinementCtx): void {
+function checkTrustedKey(value: string, ctx: RefinementCtx<string>): void {
   try {
     parseTrustedKey(value);
   } catch (err) {
@@ -56,35 +59,35 @@ function checkTrustedKey(value: string, ctx: z.RefinementCtx): void {
 }
 
 export const agentConfigSchema = z.strictObject({
-  sources: z.array(sourceSchema).min(1, 'needs at least one source'),
-  dataDir: z.string().startsWith('/', 'must be an absolute path').default('/var/lib/herd'),
-  healthPort: port.default(9787),
-  healthHost: z.string().min(1).default('0.0.0.0'),
-  appPort: port.optional(),
-  pollIntervalS: z.number().positive().default(10),
-  drainS: z.number().nonnegative().default(15),
+  sources: z.array(sourceSchema).check(z.minLength(1, 'needs at least one source')),
+  dataDir: z._default(z.string().check(z.startsWith('/', 'must be an absolute path')), '/var/lib/herd'),
+  healthPort: z._default(port, 9787),
+  healthHost: z._default(z.string().check(z.minLength(1)), '0.0.0.0'),
+  appPort: z.optional(port),
+  pollIntervalS: z._default(z.number().check(z.positive()), 10),
+  drainS: z._default(z.number().check(z.nonnegative()), 15),
   /** How often instance metadata is asked for spot and Auto Scaling termination notices (imds identity only). */
-  noticePollS: z.number().positive().default(5),
-  keepReleases: z.number().int().min(1).default(3),
-  appUser: z.string().min(1).nullable().default('app'),
+  noticePollS: z._default(z.number().check(z.positive()), 5),
+  keepReleases: z._default(z.int().check(z.minimum(1)), 3),
+  appUser: z._default(z.nullable(z.string().check(z.minLength(1))), 'app'),
   /** Public keys that may sign releases (agent/signing/keys.ts); empty: unsigned releases run. */
-  trustedKeys: z.array(z.string().min(1).superRefine(checkTrustedKey)).default([]),
-  limits: z.strictObject({
-    maxBundleBytes: z.number().int().positive().default(1024 ** 3),
-    maxUnpackedBytes: z.number().int().positive().default(4 * 1024 ** 3),
-    maxEntries: z.number().int().positive().default(100_000),
-  }).prefault({}),
-  identity: identitySchema.prefault({ provider: 'imds' }),
+  trustedKeys: z._default(z.array(z.string().check(z.minLength(1), z.superRefine(checkTrustedKey))), []),
+  limits: z.prefault(z.strictObject({
+    maxBundleBytes: z._default(z.int().check(z.positive()), 1024 ** 3),
+    maxUnpackedBytes: z._default(z.int().check(z.positive()), 4 * 1024 ** 3),
+    maxEntries: z._default(z.int().check(z.positive()), 100_000),
+  }), {}),
+  identity: z.prefault(identitySchema, { provider: 'imds' }),
   /**
    * Auto Scaling lifecycle hooks the agent completes (agent/lifecycle/auto-scaling.ts): the
    * launch hook once the first release passes its health gate (ABANDON when none can), the
    * terminate hook once the app has stopped.
    */
-  autoScaling: z.strictObject({
-    launchHook: hookName.optional(),
-    terminateHook: hookName.optional(),
-  }).prefault({}),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  autoScaling: z.prefault(z.strictObject({
+    launchHook: z.optional(hookName),
+    terminateHook: z.optional(hookName),
+  }), {}),
+  logLevel: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
 });
 
 type Deep<T> = { readonly [K in keyof T]: T[K] extends object ? Deep<T[K]> : T[K] };

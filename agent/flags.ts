@@ -1,7 +1,7 @@
 // What a bad command-line flag gets: one sentence about the value as the user typed it,
 // naming the flag and what it takes, e.g. `--bucket "ab" is not a bucket name: 3-63 ...`.
 // The table below is the one mapping from a zod issue path (a schema key) to a flag.
-import type { z } from 'zod';
+import type * as z from './zod.ts';
 import { UsageError } from './errors.ts';
 
 interface Flag {
@@ -54,7 +54,7 @@ export function flagSentence(key: FlagKey, value: unknown, name?: string): strin
  * Parse flag values (keyed as in the table) with `schema`, or throw UsageError (exit 2)
  * with one sentence per bad flag. `names` renames a value that came from elsewhere.
  */
-export function parseFlags<S extends z.ZodType>(schema: S, values: Record<string, unknown>, names: Record<string, string> = {}): z.infer<S> {
+export function parseFlags<S extends z.ZodMiniType>(schema: S, values: Record<string, unknown>, names: Record<string, string> = {}): z.infer<S> {
   const result = schema.safeParse(values);
   if (result.success) return result.data;
   const sentences = new Set<string>();
@@ -71,7 +71,7 @@ export function parseFlags<S extends z.ZodType>(schema: S, values: Record<string
 }
 
 /** One flag's value parsed with `schema`, or UsageError with its sentence. */
-export function parseFlag<S extends z.ZodType>(key: FlagKey, schema: S, value: unknown): z.infer<S> {
+export function parseFlag<S extends z.ZodMiniType>(key: FlagKey, schema: S, value: unknown): z.infer<S> {
   const result = schema.safeParse(value);
   if (!result.success) throw new UsageError(flagSentence(key, value));
   return result.data;

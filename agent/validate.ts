@@ -1,8 +1,9 @@
 // Turns a schema failure into one line that names the field, e.g.
 // `herd.json: run.health.path: expected a string`, so an operator knows what to fix.
-import type { z } from 'zod';
+import type * as z from './zod.ts';
+import type { SchemaError } from './zod.ts';
 
-export function formatIssues(where: string, error: z.ZodError): string {
+export function formatIssues(where: string, error: SchemaError): string {
   const lines = error.issues.slice(0, 5).map((issue) => {
     const path = issue.path.length ? issue.path.map(String).join('.') : '(root)';
     return `${path}: ${issue.message}`;
@@ -12,7 +13,7 @@ export function formatIssues(where: string, error: z.ZodError): string {
 }
 
 /** Parse `value` with `schema`, or throw `makeError(message)` naming the bad fields. */
-export function parseWith<S extends z.ZodType>(
+export function parseWith<S extends z.ZodMiniType>(
   schema: S,
   value: unknown,
   where: string,

@@ -7,7 +7,7 @@
 //   EC2 actions), so an instance may write any report of its own role, and nothing else.
 // - Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key; herd tells
 //   "not there yet" from "failed" by the 404, so both policies list the prefixes they read.
-import { z } from 'zod';
+import * as z from '../zod.ts';
 import { bucketSchema, sourceSchema } from '../config.ts';
 import { parseFlag, parseFlags } from '../flags.ts';
 import { layoutFor } from '../store/layout.ts';
@@ -53,10 +53,10 @@ const inputSchema = z.object({
   bucket: bucketSchema,
   prefix: sourceSchema.shape.prefix,
   role: z.union([z.literal('*'), roleSchema]),
-  replicaBuckets: z.array(bucketSchema).default([]),
-  partition: z.enum(PARTITIONS, { error: `must be one of ${PARTITIONS.join(', ')}` }).default('aws'),
-  describeTags: z.boolean().default(true),
-  autoScalingGroup: z.union([z.literal('*'), z.string().regex(/^[^:*]{1,255}$/)]).optional(),
+  replicaBuckets: z._default(z.array(bucketSchema), []),
+  partition: z._default(z.enum(PARTITIONS, { error: `must be one of ${PARTITIONS.join(', ')}` }), 'aws'),
+  describeTags: z._default(z.boolean(), true),
+  autoScalingGroup: z.optional(z.union([z.literal('*'), z.string().check(z.regex(/^[^:*]{1,255}$/))])),
 });
 type Settings = z.infer<typeof inputSchema>;
 

@@ -1,7 +1,7 @@
 // herd roll: points the role's channel at a published release. The channel is rewritten
 // with If-Match on its ETag (If-None-Match when new), so concurrent operators conflict
 // loudly instead of overwriting each other.
-import { z } from 'zod';
+import * as z from '../zod.ts';
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
@@ -44,9 +44,9 @@ export function nextChannel(input: {
 
 const rolloutSchema = channelSchema.shape.rollout.shape;
 const rollFlagsSchema = z.object({
-  percent: rolloutSchema.percent.default(100),
-  waves: rolloutSchema.waves.default(1),
-  waveIntervalS: rolloutSchema.waveIntervalS.default(0),
+  percent: z._default(rolloutSchema.percent, 100),
+  waves: z._default(rolloutSchema.waves, 1),
+  waveIntervalS: z._default(rolloutSchema.waveIntervalS, 0),
 });
 
 /** The rollout flags with their defaults, or UsageError naming the bad flag. */

@@ -1,7 +1,7 @@
 // herd status: the role's channel and one row per instance report, read-decide-print.
 // A report is a report: unhealthy or stale instances still exit 0; only a store that
 // cannot be read fails the command.
-import { z } from 'zod';
+import * as z from '../zod.ts';
 import { IntegrityError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
@@ -176,7 +176,7 @@ function short(text: string, max: number): string {
 
 export async function status(input: StatusInput): Promise<FleetStatus> {
   const role = parseFlag('role', roleSchema, input.role);
-  const staleAfterS = parseFlag('staleAfterS', z.number().positive(), input.staleAfterS ?? DEFAULT_STALE_AFTER_S);
+  const staleAfterS = parseFlag('staleAfterS', z.number().check(z.positive()), input.staleAfterS ?? DEFAULT_STALE_AFTER_S);
   let channel: Channel | null = null;
   let channelError: string | null = null;
   try {

@@ -4,7 +4,7 @@
 // `herd publish-agent` put in the store. Rendering is pure; only finding the pinned
 // executable (agent/linux-x64.json) reads the store, and only without --sha256.
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from '../zod.ts';
 import { buildConfig, type SourceConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -18,7 +18,7 @@ import type { Output } from './output.ts';
 /** EC2 refuses user data over 16 KB. */
 export const MAX_USER_DATA_BYTES = 16 * 1024;
 const DEFAULT_REGION = 'us-east-1';
-export const sha256Schema = z.string().regex(/^[0-9a-fA-F]{64}$/).transform((s) => s.toLowerCase());
+export const sha256Schema = z.pipe(z.string().check(z.regex(/^[0-9a-fA-F]{64}$/)), z.transform((s: string) => s.toLowerCase()));
 
 export interface RenderUserDataInput {
   files: ImageFiles;

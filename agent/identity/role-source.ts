@@ -1,6 +1,6 @@
 // Pure decisions about where the role tag is read from and whether what was read can
 // be used. The I/O around them is in resolve.ts.
-import { z } from 'zod';
+import * as z from '../zod.ts';
 import { IdentityError } from '../errors.ts';
 import { instanceIdSchema, roleSchema } from '../store/schemas.ts';
 import { formatIssues } from '../validate.ts';
@@ -53,9 +53,9 @@ export function validateRole(value: string, instanceId: string, tagKey: string):
   throw new IdentityError(formatIssues(`instance ${instanceId} tag '${tagKey}' value ${JSON.stringify(value)}`, result.error));
 }
 
-const placementSchema = z.string().max(64).regex(/^[A-Za-z0-9._-]+$/, 'must be 1-64 of [A-Za-z0-9._-]');
+const placementSchema = z.string().check(z.maxLength(64), z.regex(/^[A-Za-z0-9._-]+$/, 'must be 1-64 of [A-Za-z0-9._-]'));
 const locationSchema = z.strictObject({ instanceId: instanceIdSchema, az: placementSchema, region: placementSchema });
-const identitySchema = locationSchema.extend({ role: roleSchema, provider: z.enum(['imds', 'static']) });
+const identitySchema = z.extend(locationSchema, { role: roleSchema, provider: z.enum(['imds', 'static']) });
 
 export type InstanceLocation = z.infer<typeof locationSchema>;
 

@@ -1,6 +1,6 @@
 // state.json: the last-known-good release and the releases that failed here. Pure parsing
 // and updates; DataDir does the disk I/O.
-import { z } from 'zod';
+import * as z from '../zod.ts';
 import { releaseIdSchema } from '../store/schemas.ts';
 
 export const STATE_SCHEMA = 'herd/state@1';
@@ -9,12 +9,12 @@ const failureSchema = z.object({
   reason: z.string(),
   at: z.string(),
   /** The channel generation that asked for it: a changed channel allows a new try. */
-  generation: z.number().int().nullable(),
+  generation: z.nullable(z.int()),
 });
 
 export const localStateSchema = z.object({
   schema: z.literal(STATE_SCHEMA),
-  lastKnownGood: releaseIdSchema.nullable(),
+  lastKnownGood: z.nullable(releaseIdSchema),
   failed: z.record(releaseIdSchema, failureSchema),
   updatedAt: z.string(),
 });

@@ -5,7 +5,7 @@
 // it needs no role or id of its own: the manifest it covers names both, and the store refuses
 // a manifest whose role/id differ from its key. Pure.
 import { sign, verify } from 'node:crypto';
-import { z } from 'zod';
+import * as z from '../zod.ts';
 import { IntegrityError } from '../errors.ts';
 import { formatIssues } from '../validate.ts';
 import type { SigningKey, TrustedKey } from './keys.ts';
@@ -16,8 +16,8 @@ const SIGNATURE_BYTES = 64;
 export const signatureSchema = z.strictObject({
   schema: z.literal(SIGNATURE_SCHEMA),
   alg: z.literal('ed25519'),
-  keyId: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits'),
-  sig: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64'),
+  keyId: z.string().check(z.regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits')),
+  sig: z.string().check(z.regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64')),
 });
 export type SignatureDoc = z.infer<typeof signatureSchema>;
 

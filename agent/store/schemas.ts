@@ -1,13 +1,13 @@
 // The documents herd keeps in the object store, as schemas. Everything read from the
 // store is parsed through these before use: nothing from the store is trusted.
-import { z } from 'zod';
+import * as z from '../zod.ts';
 
 /** Release ids, roles and instance ids become path segments and object keys. */
 const SAFE_NAME = /^(?!\.)[A-Za-z0-9._-]+$/;
-export const releaseIdSchema = z.string().max(128).regex(SAFE_NAME, 'must be 1-128 of [A-Za-z0-9._-], not starting with "."');
-export const roleSchema = z.string().max(64).regex(SAFE_NAME, 'must be 1-64 of [A-Za-z0-9._-], not starting with "."');
-export const instanceIdSchema = z.string().max(128).regex(SAFE_NAME, 'must be 1-128 of [A-Za-z0-9._-], not starting with "."');
-export const digestSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be "sha256:" and 64 lowercase hex digits');
+export const releaseIdSchema = z.string().check(z.maxLength(128), z.regex(SAFE_NAME, 'must be 1-128 of [A-Za-z0-9._-], not starting with "."'));
+export const roleSchema = z.string().check(z.maxLength(64), z.regex(SAFE_NAME, 'must be 1-64 of [A-Za-z0-9._-], not starting with "."'));
+export const instanceIdSchema = z.string().check(z.maxLength(128), z.regex(SAFE_NAME, 'must be 1-128 of [A-Za-z0-9._-], not starting with "."'));
+export const digestSchema = z.string().check(z.regex(/^sha256:[0-9a-f]{64}$/, 'must be "sha256:" and 64 lowercase hex digits'));
 
 const SIGNALS = [
   'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGKILL',
@@ -17,22 +17,22 @@ export type SignalName = z.infer<typeof signalSchema>;
 
 /** `herd.json` at the root of a code directory: how to run the release. */
 export const runSpecSchema = z.strictObject({
-  command: z.array(z.string().min(1)).min(1, 'needs at least the program to run'),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid variable name'), z.string()).optional(),
-  port: z.number().int().min(1).max(65535),
+  command: z.array(z.string().check(z.minLength(1))).check(z.minLength(1, 'needs at least the program to run')),
+  env: z.optional(z.record(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid variable name')), z.string())),
+  port: z.int().check(z.minimum(1), z.maximum(65535)),
   health: z.strictObject({
-    path: z.string().startsWith('/', 'must start with "/"'),
-    timeoutS: z.number().positive().max(3600).default(60),
+    path: z.string().check(z.startsWith('/', 'must start with "/"')),
+    timeoutS: z._default(z.number().check(z.positive(), z.maximum(3600)), 60),
   }),
-  stopSignal: signalSchema.optional(),
-  stopTimeoutS: z.number().positive().max(3600).optional(),
-  reloadSignal: signalSchema.optional(),
+  stopSignal: z.optional(signalSchema),
+  stopTimeoutS: z.optional(z.number().check(z.positive(), z.maximum(3600))),
+  reloadSignal: z.optional(signalSchema),
 });
 export type RunSpec = z.infer<typeof runSpecSchema>;
 
 export const blobRefSchema = z.strictObject({
   digest: digestSchema,
-  size: z.number().int().nonnegative(),
+  size: z.int().check(z.nonnegative()),
 });
 export type BlobRef = z.infer<typeof blobRefSchema>;
 
@@ -43,7 +43,7 @@ export const releaseManifestSchema = z.strictObject({
   id: releaseIdSchema,
   createdAt: z.iso.datetime(),
   code: blobRefSchema,
-  config: blobRefSchema.nullable(),
+  config: z.nullable(blobRefSchema),
   run: runSpecSchema,
 });
 export type ReleaseManifest = z.infer<typeof releaseManifestSchema>;
@@ -53,17 +53,17 @@ export const channelSchema = z.strictObject({
   schema: z.literal(CHANNEL_SCHEMA),
   role: roleSchema,
   release: releaseIdSchema,
-  previous: releaseIdSchema.nullable(),
+  previous: z.nullable(releaseIdSchema),
   rollout: z.strictObject({
-    percent: z.number().int().min(0).max(100),
-    waves: z.number().int().min(1).max(100),
-    waveIntervalS: z.number().nonnegative(),
+    percent: z.int().check(z.minimum(0), z.maximum(100)),
+    waves: z.int().check(z.minimum(1), z.maximum(100)),
+    waveIntervalS: z.number().check(z.nonnegative()),
     startedAt: z.iso.datetime(),
   }),
   paused: z.boolean(),
-  generation: z.number().int().min(1),
+  generation: z.int().check(z.minimum(1)),
   updatedAt: z.iso.datetime(),
-  updatedBy: z.string().max(256),
+  updatedBy: z.string().check(z.maxLength(256)),
 });
 export type Channel = z.infer<typeof channelSchema>;
 
@@ -79,11 +79,11 @@ export const instanceReportSchema = z.strictObject({
   role: roleSchema,
   az: z.string(),
   region: z.string(),
-  release: releaseIdSchema.nullable(),
-  desired: releaseIdSchema.nullable(),
+  release: z.nullable(releaseIdSchema),
+  desired: z.nullable(releaseIdSchema),
   state: instanceStateSchema,
   healthy: z.boolean(),
-  lastError: z.string().nullable(),
+  lastError: z.nullable(z.string()),
   failedReleases: z.array(releaseIdSchema),
   agentVersion: z.string(),
   updatedAt: z.iso.datetime(),
@@ -96,10 +96,10 @@ export const agentPointerSchema = z.strictObject({
   schema: z.literal(AGENT_SCHEMA),
   platform: z.literal('linux-x64'),
   digest: digestSchema,
-  size: z.number().int().positive(),
+  size: z.int().check(z.positive()),
   /** What the executable says with --version, when it could be asked; null otherwise. */
-  version: z.string().max(64).nullable(),
+  version: z.nullable(z.string().check(z.maxLength(64))),
   publishedAt: z.iso.datetime(),
-  publishedBy: z.string().max(256),
+  publishedBy: z.string().check(z.maxLength(256)),
 });
 export type AgentPointer = z.infer<typeof agentPointerSchema>;
