@@ -3,11 +3,12 @@
 // later with "Cannot find module", far from the cause.
 import { realpath, stat } from 'node:fs/promises';
 import { dirname, join, parse } from 'node:path';
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { ConfigError } from './errors.ts';
 
-/** `id ARGS...` (execa, the agent's one way to run a program); rejects when it fails. */
-const run = (...args: string[]) => execa('id', args);
+/** `id ARGS...`; rejects when it fails. */
+const run = (...args: string[]) => promisify(execFile)('id', args, { encoding: 'utf8' });
 
 export interface AppUser { uid: number; gid: number }
 interface Who extends AppUser { name: string; groups: number[] }

@@ -3,7 +3,7 @@
 // when absent, then agent/linux-x64.json, the small pointer `herd user-data` pins by default.
 // Prints the sha256, which the user-data checks before it runs anything.
 import { open } from 'node:fs/promises';
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
 import { ConfigError, ConflictError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { hashFile } from '../bundle/pack.ts';
@@ -81,11 +81,12 @@ export async function checkLinuxX64Executable(file: string): Promise<void> {
   }
 }
 
-/** `file --version` (execa, the one way herd runs a program), when this machine can run it and
- *  it answers like herd; null otherwise. */
+/** `file --version`, when this machine can run it and it answers like herd; null otherwise. */
 async function versionOf(file: string): Promise<string | null> {
   if (process.platform !== 'linux' || process.arch !== 'x64') return null;
-  const result = await execa(file, ['--version'], { timeout: 10_000, env: {}, extendEnv: false, reject: false });
-  const line = String(result.stdout).trim();
-  return result.exitCode === 0 && /^[0-9]+\.[0-9]+\.[0-9]+[0-9A-Za-z.+-]*$/.test(line) ? line : null;
+  const answer = await new Promise<string | null>((resolve) => {
+    execFile(file, ['--version'], { timeout: 10_000, env: {}, encoding: 'utf8' }, (err, stdout) => resolve(err ? null : stdout));
+  });
+  const line = answer?.trim() ?? '';
+  return /^[0-9]+\.[0-9]+\.[0-9]+[0-9A-Za-z.+-]*$/.test(line) ? line : null;
 }
