@@ -20,7 +20,7 @@ import type { Identity, IdentityConfig, RoleSource } from './types.ts';
 export interface ResolveIdentityInput {
   config: IdentityConfig;
   log: Logger;
-  /** EC2 client for the DescribeTags fallback; default uses the SDK's default credential chain. */
+  /** An SDK EC2 client for the DescribeTags fallback; default: the agent's own request (describe-tags.ts). */
   makeEc2?: (region: string) => EC2Client | Promise<EC2Client>;
   /** A metadata client to use (and keep using for later polls); default built from config. */
   imds?: ImdsClient;
@@ -52,26 +52,16 @@ export async function resolveIdentity(input: ResolveIdentityInput): Promise<Iden
     },
     'instance metadata',
   );
-  const makeEc2 = input.makeEc2 ?? defaultEc2;
-  const { value, source } = await readRoleTag({ imds, makeEc2, instanceId, region, tagKey: config.roleTag, log });
+  const { value, source } = await readRoleTag({ imds, ...(input.makeEc2 ? { makeEc2: input.makeEc2 } : {}), instanceId, region, tagKey: config.roleTag, log });
   const role = validateRole(value, instanceId, config.roleTag);
   const identity = validateIdentity({ instanceId, role, az, region, provider: 'imds' }, 'instance metadata');
   logResolved(log, identity, source);
   return identity;
 }
 
-/**
- * The EC2 client is loaded only when metadata tags are off: it is most of the agent's
- * memory otherwise (about 90 MB RSS), for one call at boot.
- */
-async function defaultEc2(region: string): Promise<EC2Client> {
-  const { EC2Client: Client } = await import('@aws-sdk/client-ec2');
-  return new Client({ region });
-}
-
 interface ReadRoleTagInput {
   imds: ImdsClient;
-  makeEc2: (region: string) => EC2Client | Promise<EC2Client>;
+  makeEc2?: (region: string) => EC2Client | Promise<EC2Client>;
   instanceId: string;
   region: string;
   tagKey: string;
@@ -85,13 +75,13 @@ async function readRoleTag(input: ReadRoleTagInput): Promise<{ value: string; so
   if (decision.use === 'none') throw missingTagError(instanceId, tagKey);
 
   log.info({ reason: decision.reason, tagKey }, 'instance metadata tags unavailable; reading the role tag with DescribeTags');
-  const ec2 = await input.makeEc2(input.region);
+  const ec2 = input.makeEc2 ? await input.makeEc2(input.region) : undefined;
   try {
-    const value = await readRoleTagViaApi({ ec2, instanceId, tagKey });
+    const value = await readRoleTagViaApi({ ...(ec2 ? { ec2 } : {}), region: input.region, instanceId, tagKey });
     if (value === null) throw missingTagError(instanceId, tagKey);
     return { value, source: 'describe-tags' };
   } finally {
-    ec2.destroy();
+    ec2?.destroy();
   }
 }
 

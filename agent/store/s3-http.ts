@@ -7,10 +7,10 @@
 // timeouts, and errors that carry the S3 error code as `name` and the status as
 // `$metadata.httpStatusCode`, like the SDK's.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { SourceConfig } from '../config.ts';
 import { http, https } from '../http-modules.ts';
 import { VERSION } from '../version.ts';
+import { defaultCredentials, fixedCredentials, type CredentialSource } from './credentials.ts';
 import { s3Target, type S3Target } from './s3-endpoint.ts';
 import { EMPTY_SHA256, encodeKeyPath, sha256Hex, signRequest, type Credentials } from './sigv4.ts';
 
@@ -64,8 +64,6 @@ export class S3TimeoutError extends Error {
   override readonly name = 'TimeoutError';
 }
 
-type CredentialSource = () => Promise<Credentials>;
-
 export class S3Http {
   readonly region: string;
   private readonly source: SourceConfig;
@@ -90,15 +88,7 @@ export class S3Http {
     this.fips = env.AWS_USE_FIPS_ENDPOINT === 'true';
     this.dualstack = env.AWS_USE_DUALSTACK_ENDPOINT === 'true';
     this.retryBaseMs = input.retryBaseMs ?? 100;
-    if (input.credentials) {
-      const fixed = input.credentials;
-      this.credentials = () => Promise.resolve(fixed);
-    } else {
-      // The chain the SDK's clients use, memoized and refreshed five minutes before expiry.
-      const region = () => Promise.resolve(this.region);
-      const chain = defaultProvider({ parentClientConfig: { region } });
-      this.credentials = () => chain({ callerClientConfig: { region } } as never);
-    }
+    this.credentials = input.credentials ? fixedCredentials(input.credentials) : defaultCredentials(this.region);
   }
 
   /** The target of requests in `region` (another one after a region redirect). */

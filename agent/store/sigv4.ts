@@ -1,5 +1,6 @@
-// AWS Signature Version 4 for S3, header form: what the agent's own S3 client
-// (s3-http.ts) signs every request with. Pure but for node:crypto's HMAC and SHA-256.
+// AWS Signature Version 4, header form: what the agent's own S3 client (s3-http.ts) signs
+// every request with, and its one EC2 call (identity/describe-tags.ts). Pure but for
+// node:crypto's HMAC and SHA-256.
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html
 import { createHash, createHmac } from 'node:crypto';
 
@@ -22,23 +23,25 @@ export interface SignInput {
   /** Hex SHA-256 of the body (EMPTY_SHA256 for none). */
   payloadHash: string;
   region: string;
+  /** The service signed for (default s3; S3 alone also gets the x-amz-content-sha256 header). */
+  service?: string;
   credentials: Credentials;
   now: Date;
 }
 
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const ALGORITHM = 'AWS4-HMAC-SHA256';
-const SERVICE = 's3';
 
-/** The request's headers with host, x-amz-date, x-amz-content-sha256, the session token and authorization added. */
+/** The request's headers with host, x-amz-date, x-amz-content-sha256 (S3), the session token and authorization added. */
 export function signRequest(input: SignInput): Record<string, string> {
+  const service = input.service ?? 's3';
   const amzDate = input.now.toISOString().replace(/[-:]|\.\d{3}/g, '');
   const day = amzDate.slice(0, 8);
   const headers: Record<string, string> = {
     ...input.headers,
     host: input.host,
     'x-amz-date': amzDate,
-    'x-amz-content-sha256': input.payloadHash,
+    ...(service === 's3' ? { 'x-amz-content-sha256': input.payloadHash } : {}),
     ...(input.credentials.sessionToken ? { 'x-amz-security-token': input.credentials.sessionToken } : {}),
   };
   const names = Object.keys(headers).map((n) => n.toLowerCase()).sort();
@@ -53,9 +56,9 @@ export function signRequest(input: SignInput): Record<string, string> {
     signedHeaders,
     input.payloadHash,
   ].join('\n');
-  const scope = `${day}/${input.region}/${SERVICE}/aws4_request`;
+  const scope = `${day}/${input.region}/${service}/aws4_request`;
   const stringToSign = [ALGORITHM, amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-  const signature = hmac(signingKey(input.credentials.secretAccessKey, day, input.region), stringToSign).toString('hex');
+  const signature = hmac(signingKey(input.credentials.secretAccessKey, day, input.region, service), stringToSign).toString('hex');
   headers.authorization = `${ALGORITHM} Credential=${input.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
   return headers;
 }
@@ -81,8 +84,8 @@ function canonicalQuery(query: Readonly<Record<string, string>>): string {
     .join('&');
 }
 
-function signingKey(secret: string, day: string, region: string): Buffer {
-  return hmac(hmac(hmac(hmac(`AWS4${secret}`, day), region), SERVICE), 'aws4_request');
+function signingKey(secret: string, day: string, region: string, service: string): Buffer {
+  return hmac(hmac(hmac(hmac(`AWS4${secret}`, day), region), service), 'aws4_request');
 }
 
 function hmac(key: string | Buffer, data: string): Buffer {
