@@ -4,15 +4,17 @@
 //      alternating runs into fresh directories; goal herd/baseline <= 1.3
 //   2. pull peak RSS, and again with a bundle twice the size holding one file as large
 //      as the whole first bundle; goal < 150 MB for both (streaming end to end)
-//   3. agent idle RSS with a small release running; goal < 80 MB
+//   3. agent idle RSS with a small release running, each way it runs on an instance (`node
+//      <the bundle's shebang flags> herd.mjs`, and the executable dist/herd when built), next
+//      to a bare node on the same node binary; goal < 60 MB (bar: 70 MB)
 // A measurement, not a test: it exits 0 when a goal is missed, and says so.
 //
-//   node scripts/bench-pull.mjs [--runs N] [--size-mb N] [--quick] [--work-dir DIR] [--idle-s N] [--node-options S] [--herd FILE] [--keep]
+//   node scripts/bench-pull.mjs [--runs N] [--size-mb N] [--quick] [--work-dir DIR] [--idle-s N] [--node-options S] [--herd FILE] [--sea FILE] [--keep]
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { measureAgentIdle } from './bench/agent-idle.mjs';
+import { dropPageCache, measureAgentIdle, waysToRun } from './bench/agent-idle.mjs';
 import { HAVE_GNU_TIME, measure, run, stopAll } from './bench/procs.mjs';
 import { createPullRuns } from './bench/pull-runs.mjs';
 import { formatTable, MB, mb, median, ratio, secs, verdict } from './bench/report.mjs';
@@ -28,7 +30,7 @@ const { startLocalS3, LOCAL_S3_CREDENTIALS } = await import('../support/local-s3
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BUCKET = 'herd-bench';
-const GOALS = { ratio: 1.3, pullRss: 150 * MB, idleRss: 80 * MB };
+const GOALS = { ratio: 1.3, pullRss: 150 * MB, idleRss: 60 * MB, idleRssBar: 70 * MB };
 
 const { values: flags } = parseArgs({
   options: {
@@ -39,18 +41,20 @@ const { values: flags } = parseArgs({
     'idle-s': { type: 'string' },
     'node-options': { type: 'string' },
     herd: { type: 'string' },
+    sea: { type: 'string' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (flags.help) {
-  console.log('usage: node scripts/bench-pull.mjs [--runs N] [--size-mb N] [--quick] [--work-dir DIR] [--idle-s N] [--node-options S] [--herd FILE] [--keep]\n' +
+  console.log('usage: node scripts/bench-pull.mjs [--runs N] [--size-mb N] [--quick] [--work-dir DIR] [--idle-s N] [--node-options S] [--herd FILE] [--sea FILE] [--keep]\n' +
     '  --runs N       timed runs of each side after one warm-up each (default 5; --quick 2)\n' +
     '  --size-mb N    unpacked size of the bundle, ~47 files per MB (default 150; --quick 20)\n' +
     '  --work-dir D   where the store, extractions and agent live (default: the OS temp dir)\n' +
     '  --idle-s N     seconds the agent idles before its RSS is read (default 10; --quick 3)\n' +
     '  --node-options S   NODE_OPTIONS for the herd processes and the bare node, to try V8 settings\n' +
     '  --herd FILE    the herd CLI to measure (default dist/herd.mjs), e.g. an experimental build\n' +
+    '  --sea FILE     the single executable whose idle agent is measured too (default: herd beside --herd)\n' +
     '  --keep         leave the work dir (store, every run\'s output) in place and print where');
   process.exit(0);
 }
@@ -60,6 +64,7 @@ const positive = (name, fallback) => {
   return n;
 };
 const HERD_SOURCE = resolve(flags.herd ?? join(ROOT, 'dist/herd.mjs'));
+const SEA_SOURCE = resolve(flags.sea ?? join(dirname(HERD_SOURCE), 'herd'));
 /** A copy taken at the start, so a rebuild of dist/ while the bench runs cannot change what is measured. */
 let HERD;
 const opts = {
@@ -145,12 +150,19 @@ async function main() {
     startup.bare.push(await measure(process.execPath, ['-e', '0'], { env, rssFile: join(work, 'rss.txt') }));
   }
 
-  // 3. The agent, idle with a small release running.
-  const idle = await measureAgentIdle({
-    herdFile: HERD, env, endpoint: s3.endpoint, bucket: BUCKET, work, idleS: opts.idleS, log,
-    appDir: join(ROOT, 'examples/hello-app'), configDir: join(ROOT, 'examples/hello-config'),
-  });
-  log(`agent idle: ${mb(idle.agentRss)} (peak ${mb(idle.agentHwm)}), bare node ${mb(idle.bareRss)}`);
+  // 3. The agent, idle with a small release running, each way it runs on an instance.
+  const ways = waysToRun(HERD, SEA_SOURCE);
+  const idles = [];
+  for (const way of ways) {
+    // The executable runs where it was built (a running one is replaced by rename, never overwritten).
+    if (way.executable && !dropPageCache(way.executable)) log(`could not drop ${way.executable} from the page cache; its RSS may read high`);
+    const idle = await measureAgentIdle({
+      herdFile: HERD, herdCommand: way.command, env, endpoint: s3.endpoint, bucket: BUCKET, work: join(work, `idle-${idles.length}`), idleS: opts.idleS, log,
+      appDir: join(ROOT, 'examples/hello-app'), configDir: join(ROOT, 'examples/hello-config'),
+    });
+    log(`agent idle (${way.label}): ${mb(idle.agentRss)} (peak ${mb(idle.agentHwm)}), bare node ${mb(idle.bareRss)}`);
+    idles.push({ way, idle });
+  }
 
   const tHerd = median(times.herd);
   const tBase = median(times.base);
@@ -166,9 +178,12 @@ async function main() {
     ['start-up alone: `herd --version` vs `node -e 0`, median of 3', secs(median(startup.herd.map((r) => r.seconds))),
       secs(median(startup.bare.map((r) => r.seconds))), '', '(reference)', ''],
     ['start-up alone, peak RSS', mb(maxOrNull(startup.herd.map((r) => r.peakRss))), mb(maxOrNull(startup.bare.map((r) => r.peakRss))), '', '(reference)', ''],
-    [`agent idle RSS after ${opts.idleS} s (peak ${mb(idle.agentHwm)})`, mb(idle.agentRss), `${mb(idle.bareRss)} (bare node)`, ratio(idle.agentRss, idle.bareRss), `< ${mb(GOALS.idleRss)}`, verdict(under(idle.agentRss, GOALS.idleRss))],
+    ...idles.map(({ way, idle }) => [
+      `agent idle RSS after ${opts.idleS} s, ${way.label} (peak ${mb(idle.agentHwm)})`, mb(idle.agentRss), `${mb(idle.bareRss)} (bare node)`,
+      ratio(idle.agentRss, idle.bareRss), `< ${mb(GOALS.idleRss)} (bar ${mb(GOALS.idleRssBar)})`, idleVerdict(idle.agentRss),
+    ]),
   ];
-  const missed = rows.slice(1).filter((r) => r[5] === 'MISS').map((r) => r[0]);
+  const missed = rows.slice(1).filter((r) => r[5] === 'MISS' || r[5] === 'BAR').map((r) => (r[5] === 'BAR' ? `${r[0]} (within the bar)` : r[0]));
   console.log([
     '',
     `herd pull benchmark: ${availableParallelism()} cores, node ${process.version}, work dir on ${fsType}, local s3rver over HTTP` +
@@ -183,6 +198,7 @@ async function main() {
     HAVE_GNU_TIME ? null : 'note: /usr/bin/time is missing, so pull peak RSS was not measured',
     fsInfo.warning ? `note: ${fsInfo.warning}` : null,
     opts.sizeMb < 100 ? 'note: a small bundle, so herd\'s fixed start-up weighs heavily in the time ratio; the goal is set for ~150 MB' : null,
+    ways.some((w) => w.executable) ? `note: ${ways.find((w) => w.executable).executable} was dropped from the page cache first, so it runs as from disk on an instance` : `note: ${SEA_SOURCE} is missing (npm run build makes it): only \`node herd.mjs\` was measured`,
     missed.length ? `goals missed: ${missed.join('; ')}` : 'all goals met',
     `total ${secs((performance.now() - benchStarted) / 1000)}`,
   ].filter((l) => l !== null).join('\n'));
@@ -193,6 +209,12 @@ function tree(settings) {
   const t = cachedTree(join(ROOT, '.bench'), settings);
   log(`tree ${t.dir}: ${t.files} files, ${mb(t.bytes)}${t.cached ? ' (cached)' : ` (generated in ${secs((performance.now() - started) / 1000)})`}`);
   return t;
+}
+
+/** PASS under the goal, BAR over it but under the bar, MISS over the bar; n/a when unmeasured. */
+function idleVerdict(rss) {
+  if (rss === null) return 'n/a';
+  return rss < GOALS.idleRss ? 'PASS' : rss < GOALS.idleRssBar ? 'BAR' : 'MISS';
 }
 
 function describe(t, ref) {

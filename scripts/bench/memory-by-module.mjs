@@ -9,7 +9,7 @@
 // when the process takes --import), the kernel's view from /proc. A measurement, not a test.
 //
 //   node scripts/bench/memory-by-module.mjs [--settle-s N] [--idle-s N] [--herd FILE] [--sea FILE] [--node-options S]
-//                                           [--only NAME] [--no-modules] [--no-agent] [--json]
+//                                           [--only NAME] [--no-modules] [--leave-one-out] [--no-agent] [--json]
 //   node scripts/bench/memory-by-module.mjs --print RESULT.json   (a --json result, as a table)
 // --herd: the bundle (default dist/herd.mjs); --sea: the single executable (default: herd beside it)
 //
@@ -19,7 +19,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { kernelView } from './memory-probe.mjs';
@@ -136,6 +136,21 @@ const LOADERS = {
     keep(new Command('x').option('--y <z>'));
   },
 };
+/** The rows that make up the agent's steady path: --leave-one-out measures each one's share in their company. */
+const AGENT_PARTS = [
+  'node:http + node:https (a keep-alive agent each)',
+  '@aws-sdk/credential-provider-node (env) + node:crypto (one request signed by hand)',
+  'zod (a schema parsed)',
+  'pino (a logger, one line to /dev/null)',
+  'prom-client (a registry, collectDefaultMetrics, rendered once)',
+  'chokidar (watching one file)',
+  'execa (one run of `true`)',
+  'tar (a Parser)',
+  'commander (a Command)',
+];
+const PARTS = "the agent's parts together";
+const without = (name) => `  without ${name.replace(/ \(.*$/, '')}`;
+
 /** Rows that need the fake metadata service (and no keys in the environment). */
 const NEEDS_IMDS = new Set(['@aws-sdk/credential-provider-node (the default chain: to the instance profile)']);
 const ALL = 'all of the above, in one process';
@@ -145,7 +160,7 @@ const BUNDLE = 'the bundle, loaded (`herd --version`, kept alive)';
 
 /** esbuild options of scripts/build.mjs that change what a bundle costs in memory. */
 const BUNDLE_OPTIONS = {
-  bundle: true, platform: 'node', target: 'node24', format: 'esm', minifySyntax: true, legalComments: 'none', charset: 'ascii', logLevel: 'error',
+  bundle: true, platform: 'node', target: 'node24', format: 'esm', minifySyntax: true, minifyWhitespace: true, legalComments: 'none', charset: 'ascii', logLevel: 'error', conditions: [],
   banner: { js: "import { createRequire as __herdRequire } from 'node:module';\nconst require = __herdRequire(import.meta.url);" },
 };
 
@@ -158,7 +173,11 @@ async function rowBundle(name, { work, herd }) {
     await writeFile(file, `process.exit = () => {};\nprocess.argv = [process.execPath, ${JSON.stringify(herd)}, '--version'];\nawait import(${JSON.stringify(pathToFileURL(herd).href)});\n`);
     return file;
   }
-  const loaders = name === ALL ? Object.entries(LOADERS).filter(([n]) => n !== 'bare node' && !NEEDS_IMDS.has(n)).map(([, f]) => f) : [LOADERS[name]];
+  const parts = (skip) => AGENT_PARTS.filter((n) => n !== skip).map((n) => LOADERS[n]);
+  const loaders = name === ALL ? Object.entries(LOADERS).filter(([n]) => n !== 'bare node' && !NEEDS_IMDS.has(n)).map(([, f]) => f)
+    : name === PARTS ? parts(null)
+      : name.startsWith('  without ') ? parts(AGENT_PARTS.find((n) => without(n) === name))
+        : [LOADERS[name]];
   const entry = join(work, `entry-${Math.random().toString(36).slice(2)}.mjs`);
   await writeFile(entry, [
     'const kept = [];', 'const keep = (...things) => kept.push(...things);', `const PROBE = ${JSON.stringify(PROBE)};`,
@@ -174,7 +193,14 @@ function runChild(name, opts) {
   const resultFile = join(opts.work, `row-${Math.random().toString(36).slice(2)}.json`);
   const env = { ...opts.env, ...(NEEDS_IMDS.has(name) ? opts.imdsEnv : opts.keyEnv) };
   return new Promise(async (resolveRun, reject) => {
-    const bundle = await rowBundle(name, opts);
+    let bundle;
+    try {
+      bundle = await rowBundle(name, opts);
+    } catch (err) {
+      // A package herd no longer depends on may be gone from node_modules: say so, measure the rest.
+      resolveRun({ skipped: String(err.message ?? err).split('\n')[0] });
+      return;
+    }
     const c = spawn(process.execPath, ['--expose-gc', CHILD, bundle, String(opts.settleS * 1000), resultFile], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     c.stderr.on('data', (d) => { stderr += d; });
@@ -233,6 +259,7 @@ async function parent(flags) {
   const results = { node: process.version, settleS: opts.settleS, idleS: Number(flags['idle-s'] ?? 15), nodeOptions: flags['node-options'] ?? null, modules: [], agents: [] };
   try {
     const names = ['bare node', ...Object.keys(LOADERS).filter((n) => n !== 'bare node'), ALL, BUNDLE].filter((n) => n === 'bare node' || n === EMPTY || (!flags['no-modules'] && (!flags.only || n.includes(flags.only))));
+    if (flags['leave-one-out']) names.push(PARTS, ...AGENT_PARTS.map(without));
     for (const name of names) {
       log(name);
       results.modules.push({ name, ...(await runChild(name, opts)) });
@@ -240,6 +267,7 @@ async function parent(flags) {
     if (!flags['no-agent']) {
       const s3 = await startLocalS3({ directory: join(work, 's3'), buckets: ['herd-memory'] });
       try {
+        const { waysToRun } = await import('./agent-idle.mjs');
         for (const way of waysToRun(herd, flags.sea)) {
           for (const kind of ['static', 'imds']) {
             results.agents.push({ way: way.label, kind, ...(await idleAgent({ ...opts, s3, imds, kind, way, idleS: results.idleS, log })) });
@@ -266,7 +294,10 @@ function report(results) {
     '  RSS: after settling; +base: over the empty bundle\'s (its own over bare node\'s); RSS after gc: after two full GCs;',
     '  heap used, old space, code space, bytecode, script sources, external: V8 after gc; anon/file: RssAnon/RssFile',
     '',
-    table([HEADER, ...results.modules.map((m, i) => row(m.name, m, i === 0 ? null : i === 1 ? bare : results.modules[1]))]),
+    table([HEADER, ...results.modules.filter((m) => !m.skipped).map((m, i) => row(m.name, m, i === 0 ? null : i === 1 ? bare
+      : m.name.startsWith('  without ') ? results.modules.find((r) => r.name === PARTS) : results.modules[1]))]),
+    results.modules.some((m) => m.name === PARTS) ? "  (the 'without' rows' +base is against the parts together: minus what leaving that one out saves)" : null,
+    ...results.modules.filter((m) => m.skipped).map((m) => `  not measured: ${m.name}: ${m.skipped}`),
   ];
   if (results.agents.length) {
     lines.push('', `idle agents: a small release running, ${results.idleS} s after turning healthy, from a local S3 server; a bare node on the same node binary beside each`, '',
@@ -275,29 +306,13 @@ function report(results) {
         row('  bare node beside it', { settled: a.bare }, null),
       ])]));
   }
-  return lines.join('\n');
-}
-
-/**
- * The ways the agent runs: `node <flags> herd.mjs` with the node flags of the bundle's shebang
- * line (those the systemd unit gives it too), and the single executable next to it, if built.
- */
-export function waysToRun(herdFile, seaFile = join(dirname(herdFile), 'herd')) {
-  const ways = [{ label: `node ${[...shebangFlags(herdFile), basename(herdFile)].join(' ')}`, command: [process.execPath, ...shebangFlags(herdFile), herdFile] }];
-  if (existsSync(seaFile)) ways.push({ label: basename(seaFile), command: [seaFile] });
-  return ways;
-}
-
-/** Node flags on a `#!/usr/bin/env -S node --flag ...` first line. */
-export function shebangFlags(file) {
-  const first = readFileSync(file, 'utf8').slice(0, 200).split('\n')[0];
-  const m = /^#!\/usr\/bin\/env -S node\s+(.*)$/.exec(first);
-  return m ? m[1].trim().split(/\s+/) : [];
+  return lines.filter((l) => l !== null).join('\n');
 }
 
 /** A real agent with a small release, probed from the inside once it has idled. */
 async function idleAgent({ work, herd, env, keyEnv, imdsEnv, s3, imds, kind, way, idleS, log }) {
-  const { measureAgentIdle } = await import('./agent-idle.mjs');
+  const { measureAgentIdle, dropPageCache } = await import('./agent-idle.mjs');
+  if (way.executable) dropPageCache(way.executable);
   const probeBase = join(work, `probe-${kind}-${Math.random().toString(36).slice(2)}`);
   const probeEnv = { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(PROBE).href}`.trim(), HERD_MEMORY_PROBE: probeBase };
   const snapshots = {};
@@ -334,6 +349,7 @@ const { values: flags } = parseArgs({
     only: { type: 'string' },
     'no-agent': { type: 'boolean', default: false },
     'no-modules': { type: 'boolean', default: false },
+    'leave-one-out': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     print: { type: 'string' },
   },
