@@ -105,6 +105,11 @@ const LOADERS = {
     const s = z.strictObject({ a: z.string().regex(/^x/), b: z.number().int().min(1), c: z.iso.datetime() });
     keep(s, s.parse({ a: 'x1', b: 2, c: new Date().toISOString() }));
   },
+  'zod/mini as herd takes it (agent/zod.ts: by name; the same schema)': async () => {
+    const z = await import('__HERD_ROOT__/agent/zod.ts');
+    const s = z.strictObject({ a: z.string().check(z.regex(/^x/)), b: z.int().check(z.minimum(1)), c: z.iso.datetime() });
+    keep(s, s.parse({ a: 'x1', b: 2, c: new Date().toISOString() }));
+  },
   'pino (a logger, one line to /dev/null)': async () => {
     const { pino } = await import('pino');
     const log = pino({ redact: { paths: ['token', '*.token'], censor: '[redacted]' } }, pino.destination({ dest: '/dev/null', sync: true }));
@@ -127,6 +132,10 @@ const LOADERS = {
     const { execa } = await import('execa');
     await execa('true');
   },
+  'node:child_process (one run of `true`)': async () => {
+    const { execFile } = await import('node:child_process');
+    await new Promise((resolve, reject) => execFile('true', (err) => (err ? reject(err) : resolve())));
+  },
   'tar (a Parser)': async () => {
     const { Parser } = await import('tar');
     keep(new Parser());
@@ -140,11 +149,11 @@ const LOADERS = {
 const AGENT_PARTS = [
   'node:http + node:https (a keep-alive agent each)',
   '@aws-sdk/credential-provider-node (env) + node:crypto (one request signed by hand)',
-  'zod (a schema parsed)',
+  'zod/mini as herd takes it (agent/zod.ts: by name; the same schema)',
   'pino (a logger, one line to /dev/null)',
   'prom-client (a registry, collectDefaultMetrics, rendered once)',
   'chokidar (watching one file)',
-  'execa (one run of `true`)',
+  'node:child_process (one run of `true`)',
   'tar (a Parser)',
   'commander (a Command)',
 ];
@@ -181,7 +190,7 @@ async function rowBundle(name, { work, herd }) {
   const entry = join(work, `entry-${Math.random().toString(36).slice(2)}.mjs`);
   await writeFile(entry, [
     'const kept = [];', 'const keep = (...things) => kept.push(...things);', `const PROBE = ${JSON.stringify(PROBE)};`,
-    `const loaders = [${loaders.map((f) => f.toString()).join(',\n')}];`,
+    `const loaders = [${loaders.map((f) => f.toString().replaceAll('__HERD_ROOT__', ROOT)).join(',\n')}];`,
     'export default async function load() { for (const l of loaders) await l(); }',
   ].join('\n'));
   const { build } = await import('esbuild');
