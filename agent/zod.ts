@@ -2,7 +2,7 @@
 // build wrote). The classic build gives every schema instance some fifty closures of its own;
 // mini's schemas share their methods through prototypes. Only what herd uses is re-exported
 // by name, so the bundle leaves out zod's other locales, JSON Schema and the rest (a namespace
-// re-export would keep all of it). Modules `import * as z from '../zod.ts'`; importing this
+// re-export would keep all of it). Every module takes it whole, as `z`; importing this
 // module also sets the messages, before any schema parses.
 import { config } from 'zod/mini';
 import en from 'zod/v4/locales/en.js';

@@ -35,7 +35,7 @@ export function nextImdsStep(input: ImdsRetryInput): ImdsRetryStep {
   return { action: 'retry', delayMs: input.retryDelayMs * 2 ** input.transientFailures, freshToken: false };
 }
 
-/** The HTTP status an error from @aws-sdk/ec2-metadata-service carries, or null when
+/** The HTTP status a metadata request's error carries, or null when
  *  there was no answer. The token PUT's errors keep the status only in their message. */
 export function statusOf(err: unknown): number | null {
   if (typeof err !== 'object' || err === null) return null;

@@ -32,10 +32,11 @@ function readFileSafe(file: string): string {
   }
 }
 
+/** Running: a zombie (exited, not yet reaped by whoever inherited it) is not. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
