@@ -36,6 +36,8 @@ const FLAGS = {
   toRegion: { flag: '--to-region', noun: 'a region', accepts: 'a name such as us-east-1' },
   toEndpoint: { flag: '--to-endpoint', noun: 'an endpoint', accepts: 'an http:// or https:// URL, e.g. http://127.0.0.1:4569' },
   intervalS: { flag: '--interval', accepts: 'a number of seconds above 0' },
+  expiresInS: { flag: '--expires-in', accepts: 'a duration from 1s to 366d: a number with s, m, h or d (7d, 36h, 90m), or seconds' },
+  trustedKey: { flag: '--trusted-key', noun: 'a public key', accepts: 'the line herd keygen prints, base64 SPKI DER, or the PEM of the .pub file' },
   logLevel: { flag: '--log-level', noun: 'a log level', accepts: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, Flag>;
 
@@ -82,5 +84,17 @@ export function numberFlag(key: FlagKey): (raw: string) => number {
   return (raw) => {
     if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw.trim())) throw new UsageError(flagSentence(key, raw));
     return Number(raw);
+  };
+}
+
+const DURATION_UNITS_S = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** A commander parser for a duration flag: seconds, from "7d", "36h", "90m", "45s" or "3600"; UsageError outside [1 s, maxS]. */
+export function durationFlag(key: FlagKey, maxS: number): (raw: string) => number {
+  return (raw) => {
+    const match = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(raw.trim());
+    const seconds = match ? Number(match[1]) * DURATION_UNITS_S[(match[2] || 's') as keyof typeof DURATION_UNITS_S] : NaN;
+    if (!(seconds >= 1 && seconds <= maxS)) throw new UsageError(flagSentence(key, raw));
+    return seconds;
   };
 }

@@ -13,9 +13,10 @@ import { createOutput, formatBytes, actor } from './commands/output.ts';
 import { DEFAULT_KEY_NAME, DEFAULT_STALE_AFTER_S } from './commands/defaults.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { mirrorCommand } from './commands/mirror-cli.ts';
+import { channelCommands } from './commands/channel-cli.ts';
 import { VERSION } from './version.ts';
 
-interface CommonFlags extends StoreFlags { json?: boolean; logLevel?: string }
+export interface CommonFlags extends StoreFlags { json?: boolean; logLevel?: string }
 
 function storeOptions(cmd: Command): Command {
   return cmd
@@ -102,68 +103,7 @@ export function buildProgram(): Command {
       out.result(result.trustedKey, { ...result });
     });
 
-  storeOptions(program.command('roll'))
-    .description('point the role\'s channel at a published release')
-    .requiredOption('--role <role>', 'role')
-    .requiredOption('--release <id>', 'published release id')
-    .option('--percent <n>', 'share of instances that take it (0-100)', numberFlag('percent'))
-    .option('--waves <n>', 'split the rollout into N waves', numberFlag('waves'))
-    .option('--wave-interval <seconds>', 'seconds between waves', numberFlag('waveIntervalS'))
-    .action(async (flags: CommonFlags & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number }) => {
-      const log = cliLogger(flags);
-      const out = createOutput({ json: flags.json ?? false });
-      const { pausedNote, roll, rollWarning } = await import('./commands/roll.ts');
-      const channel = await roll({
-        store: await storeFor(flags, log), role: flags.role, release: flags.release, actor: actor(), log,
-        ...(flags.percent !== undefined ? { percent: flags.percent } : {}),
-        ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
-        ...(flags.waveInterval !== undefined ? { waveIntervalS: flags.waveInterval } : {}),
-      });
-      for (const note of [pausedNote(channel), rollWarning(channel)]) if (note) out.info(`note: ${note}`);
-      out.result(
-        `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation}${channel.paused ? ', paused' : ''})`,
-        { channel, paused: channel.paused },
-      );
-    });
-
-  storeOptions(program.command('rollback'))
-    .description('point the role\'s channel back at its previous release, on every instance at once')
-    .requiredOption('--role <role>', 'role')
-    .action(async (flags: CommonFlags & { role: string }) => {
-      const log = cliLogger(flags);
-      const out = createOutput({ json: flags.json ?? false });
-      const { rollback, resumedNote } = await import('./commands/rollback.ts');
-      const result = await rollback({ store: await storeFor(flags, log), role: flags.role, actor: actor(), log });
-      const { channel } = result;
-      const note = resumedNote(result);
-      if (note) out.info(`note: ${note}`);
-      out.result(
-        `${channel.role}: rolled back ${result.from} -> ${channel.release} (100% now, generation ${channel.generation}${result.wasPaused ? ', resumed' : ''})`,
-        { ...result },
-      );
-    });
-
-  storeOptions(program.command('pause'))
-    .description('stop the role\'s rollout: agents keep what they run until resumed')
-    .requiredOption('--role <role>', 'role')
-    .action(async (flags: CommonFlags & { role: string }) => {
-      const log = cliLogger(flags);
-      const out = createOutput({ json: flags.json ?? false });
-      const { describePause, setPaused } = await import('./commands/pause.ts');
-      const result = await setPaused({ store: await storeFor(flags, log), role: flags.role, paused: true, actor: actor(), log });
-      out.result(describePause(result), { ...result });
-    });
-
-  storeOptions(program.command('resume'))
-    .description('continue the role\'s paused rollout')
-    .requiredOption('--role <role>', 'role')
-    .action(async (flags: CommonFlags & { role: string }) => {
-      const log = cliLogger(flags);
-      const out = createOutput({ json: flags.json ?? false });
-      const { describePause, setPaused } = await import('./commands/pause.ts');
-      const result = await setPaused({ store: await storeFor(flags, log), role: flags.role, paused: false, actor: actor(), log });
-      out.result(describePause(result), { ...result });
-    });
+  channelCommands(program, { storeOptions, storeFor, cliLogger });
 
   storeOptions(program.command('status'))
     .description('the role\'s channel and every instance\'s last report')

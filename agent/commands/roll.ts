@@ -1,12 +1,13 @@
 // herd roll: points the role's channel at a published release. The channel is rewritten
 // with If-Match on its ETag (If-None-Match when new), so concurrent operators conflict
-// loudly instead of overwriting each other.
+// loudly instead of overwriting each other; with --sign-key it is signed (channel-write.ts).
 import * as z from '../zod.ts';
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { CHANNEL_SCHEMA, channelSchema, releaseIdSchema, roleSchema, type Channel } from '../store/schemas.ts';
 import { parseFlag, parseFlags } from '../flags.ts';
+import { readChannelForWrite, writeChannel, type ChannelWriteFlags, type WrittenChannel } from './channel-write.ts';
 
 export interface RollInput {
   store: ObjectStore;
@@ -16,6 +17,8 @@ export interface RollInput {
   waves?: number;
   waveIntervalS?: number;
   actor: string;
+  /** --sign-key / --expires-in / --unsigned. */
+  write?: ChannelWriteFlags;
   log: Logger;
   now?: Date;
 }
@@ -56,18 +59,19 @@ export function validateRollFlags(input: { percent?: number; waves?: number; wav
   return plan;
 }
 
-export async function roll(input: RollInput): Promise<Channel> {
+export async function roll(input: RollInput): Promise<WrittenChannel> {
   const role = parseFlag('role', roleSchema, input.role);
   const release = parseFlag('release', releaseIdSchema, input.release);
   const plan = validateRollFlags(input);
   // Refuses an unpublished (or unreadable) release before touching the channel.
   await input.store.getManifest(role, release);
-  const read = await input.store.getChannel(role);
-  const current = read.kind === 'found' ? read.channel : null;
-  const channel = nextChannel({ current, role, release, ...plan, actor: input.actor, now: input.now ?? new Date() });
-  await input.store.putChannel(channel, read.kind === 'found' ? { ifMatch: read.etag } : { ifNoneMatch: true });
+  const current = await readChannelForWrite(input.store, role);
+  const now = input.now ?? new Date();
+  const next = nextChannel({ current: current.channel, role, release, ...plan, actor: input.actor, now });
+  const written = await writeChannel({ store: input.store, current, next, flags: input.write ?? {}, now, log: input.log });
+  const { channel } = written;
   input.log.info({ role, release, previous: channel.previous, generation: channel.generation }, 'channel rolled');
-  return channel;
+  return written;
 }
 
 /**

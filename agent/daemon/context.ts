@@ -9,6 +9,8 @@ import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import type { DataDir } from '../releases/data-dir.ts';
 import type { LocalState } from '../releases/state.ts';
+import type { Judged, TrustRecord } from '../signing/channel-trust.ts';
+import type { TrustedKey } from '../signing/keys.ts';
 import type { Sources } from '../store/sources.ts';
 import type { ReleaseRunner } from '../supervisor/release-runner.ts';
 import type { Conditions } from './conditions.ts';
@@ -17,6 +19,8 @@ import type { ChannelView } from './decide.ts';
 /** Everything built from one agent config. A config change builds a new set, or keeps this one whole. */
 export interface Parts {
   config: AgentConfig;
+  /** config.trustedKeys, parsed: who may sign releases and the channel. Empty: nothing is checked. */
+  trusted: readonly TrustedKey[];
   sources: Sources;
   dataDir: DataDir;
   identity: Identity;
@@ -35,6 +39,8 @@ export interface Memory {
   previous: { id: string; sinceMs: number } | null;
   /** The channel as last read; a pass that is not a poll reuses it. */
   channel: ChannelView | null;
+  /** Signed channels: the newest one followed (channel-trust.json), the last verdict's pair, and whether it refused. */
+  channelTrust: { record: TrustRecord | null; last: Judged | null; refused: boolean };
   /** The release whose last fetch failed, if it did. */
   fetchFailed: string | null;
   termination: { reason: string; kind: 'spot' | 'lifecycle'; done: boolean } | null;

@@ -13,7 +13,9 @@ export const CRASH_LOOP_WINDOW_MS = 10 * 60_000;
 export type ChannelView =
   | { kind: 'found'; channel: Channel }
   | { kind: 'absent'; detail: string }
-  | { kind: 'unreachable'; error: string };
+  | { kind: 'unreachable'; error: string }
+  /** Read, but not to be followed (signed channels: unsigned, a bad signature, a rollback, expired). */
+  | { kind: 'refused'; error: string };
 
 export interface Observed {
   nowMs: number;

@@ -10,6 +10,8 @@ export interface Layout {
   /** Where every role's objects live: roles/<role>/... */
   rolesPrefix(): string;
   channel(role: string): string;
+  /** The detached signature of the channel, next to it (signed channels). */
+  channelSignature(role: string): string;
   report(role: string, instanceId: string): string;
   reportsPrefix(role: string): string;
   /** The herd executable itself, content-addressed (herd publish-agent; docs/image.md). */
@@ -27,6 +29,7 @@ export function layoutFor(prefix: string): Layout {
     releasesPrefix: (role) => `${base}roles/${role}/releases/`,
     rolesPrefix: () => `${base}roles/`,
     channel: (role) => `${base}roles/${role}/channel.json`,
+    channelSignature: (role) => `${base}roles/${role}/channel.json.sig`,
     report: (role, instanceId) => `${base}roles/${role}/instances/${instanceId}.json`,
     reportsPrefix: (role) => `${base}roles/${role}/instances/`,
     agentExecutable: (digest) => `${base}agent/sha256/${hexOf(digest)}`,

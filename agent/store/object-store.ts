@@ -29,7 +29,8 @@ export interface ObjectStoreInput {
 }
 
 export type ChannelRead =
-  | { kind: 'found'; channel: Channel; etag: string | null }
+  /** `bytes`: the channel exactly as stored, which a signature covers. */
+  | { kind: 'found'; channel: Channel; bytes: Buffer; etag: string | null }
   | { kind: 'not-modified' }
   | { kind: 'missing' };
 
@@ -70,13 +71,13 @@ export class ObjectStore {
     try {
       const read = await this.withinDeadline(key, async (signal) => {
         const out = await this.transport.get(key, { ...(etag ? { ifNoneMatch: etag } : {}), signal });
-        return out && { text: await readDocument(out.body, key), etag: out.etag };
+        return out && { bytes: await readDocumentBytes(out.body, key), etag: out.etag };
       });
       if (!read) return { kind: 'not-modified' };
-      const { text, etag: newEtag } = read;
-      const channel = parseWith(channelSchema, parseJson(text, key, integrity), key, integrity);
+      const { bytes, etag: newEtag } = read;
+      const channel = parseWith(channelSchema, parseJson(bytes.toString('utf8'), key, integrity), key, integrity);
       if (channel.role !== role) throw new IntegrityError(`${key}: names role "${channel.role}", expected "${role}"`);
-      return { kind: 'found', channel, etag: newEtag };
+      return { kind: 'found', channel, bytes, etag: newEtag };
     } catch (err) {
       if (statusOf(err) === 304) return { kind: 'not-modified' };
       if (isNotFound(err)) return { kind: 'missing' };
@@ -88,12 +89,32 @@ export class ObjectStore {
    * Writes the channel. `ifMatch` (an ETag) or `ifNoneMatch` makes the write conditional
    * where the store supports it, so two operators never silently overwrite each other.
    */
-  async putChannel(channel: Channel, cond: { ifMatch?: string | null; ifNoneMatch?: boolean } = {}): Promise<void> {
-    const key = this.layout.channel(channel.role);
-    await this.putJson(key, channel, {
-      ...(cond.ifMatch ? { IfMatch: cond.ifMatch } : {}),
-      ...(cond.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
-    });
+  async putChannel(channel: Channel, cond: WriteCondition = {}): Promise<void> {
+    await this.putChannelBytes(channel.role, encodeDocument(channel), cond);
+  }
+
+  /** Writes the channel's exact bytes (a signature covers them; herd mirror copies them as they are). */
+  async putChannelBytes(role: string, bytes: Buffer, cond: WriteCondition = {}): Promise<void> {
+    await this.putBytes(this.layout.channel(role), bytes, 'application/json', conditionHeaders(cond));
+  }
+
+  /** The channel's detached signature object as stored, with its ETag, or null when the channel is unsigned. */
+  async getChannelSignature(role: string): Promise<{ bytes: Buffer; etag: string | null } | null> {
+    const key = this.layout.channelSignature(role);
+    try {
+      return await this.withinDeadline(key, async (signal) => {
+        const out = await this.transport.get(key, { signal });
+        return { bytes: await readDocumentBytes(out?.body, key), etag: out?.etag ?? null };
+      });
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.wrap(err, 'read', key);
+    }
+  }
+
+  /** Writes the channel's signature object, conditional like the channel itself; resolves with its new ETag. */
+  async putChannelSignature(role: string, bytes: Buffer, cond: WriteCondition = {}): Promise<string | null> {
+    return this.putBytes(this.layout.channelSignature(role), bytes, 'application/json', conditionHeaders(cond));
   }
 
   /** The manifest and its exact bytes (a signature covers the bytes). */
@@ -256,15 +277,16 @@ export class ObjectStore {
   }
 
   private async putJson(key: string, doc: unknown, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<void> {
-    await this.putBytes(key, Buffer.from(`${JSON.stringify(doc, null, 2)}\n`), 'application/json', cond);
+    await this.putBytes(key, encodeDocument(doc), 'application/json', cond);
   }
 
-  private async putBytes(key: string, body: Buffer, contentType: string, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<void> {
+  private async putBytes(key: string, body: Buffer, contentType: string, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<string | null> {
     try {
-      await this.withinDeadline(key, (signal) => this.transport.put(key, body, {
+      const etag = await this.withinDeadline(key, (signal) => this.transport.put(key, body, {
         contentType, signal, ...(cond.IfMatch ? { ifMatch: cond.IfMatch } : {}), ...(cond.IfNoneMatch ? { ifNoneMatch: cond.IfNoneMatch } : {}),
       }));
       this.log.debug({ key, bytes: body.length }, 'wrote object');
+      return etag;
     } catch (err) {
       if (statusOf(err) === 412 || statusOf(err) === 409) {
         throw new ConflictError(`${this.name}/${key} changed or exists already (conditional write refused)`, { cause: err });
@@ -298,6 +320,21 @@ export class ObjectStore {
     const code = (err as { name?: string }).name ?? 'Error';
     return new StoreError(`cannot ${verb} ${this.name}/${key}: ${code}${statusOf(err) ? ` (HTTP ${statusOf(err)})` : ''}`, { cause: err });
   }
+}
+
+/** A conditional write: `ifMatch` an ETag read before, or `ifNoneMatch` (only when absent). */
+export interface WriteCondition {
+  ifMatch?: string | null;
+  ifNoneMatch?: boolean;
+}
+
+function conditionHeaders(cond: WriteCondition): { IfMatch?: string; IfNoneMatch?: string } {
+  return { ...(cond.ifMatch ? { IfMatch: cond.ifMatch } : {}), ...(cond.ifNoneMatch ? { IfNoneMatch: '*' } : {}) };
+}
+
+/** A document's bytes as herd writes them: pretty-printed JSON (two-space indent) and a newline. */
+export function encodeDocument(doc: unknown): Buffer {
+  return Buffer.from(`${JSON.stringify(doc, null, 2)}\n`);
 }
 
 const integrity = (message: string) => new IntegrityError(message);

@@ -64,6 +64,8 @@ export const channelSchema = z.strictObject({
   generation: z.int().check(z.minimum(1)),
   updatedAt: z.iso.datetime(),
   updatedBy: z.string().check(z.maxLength(256)),
+  /** Set on a signed channel: agents with trustedKeys refuse it after this time (a freeze). */
+  expiresAt: z.optional(z.iso.datetime()),
 });
 export type Channel = z.infer<typeof channelSchema>;
 

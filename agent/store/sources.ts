@@ -1,14 +1,20 @@
 // The agent's ordered sources: every read and write tries them in order and takes the first
 // that answers. The one failover of the agent, used for the channel, release fetches, the
 // last-known-good signature check and instance reports. Each source keeps the last channel
-// it gave and its ETag, so an unchanged channel costs a 304 without a body.
+// it gave and its ETag, so an unchanged channel costs a 304 without a body; and, for agents
+// that check signed channels, the channel's signature, read again only when the channel
+// changed (or when asked: while the channel is refused).
 import { describeError, StoreError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from './object-store.ts';
 import type { Channel } from './schemas.ts';
 
 export type ChannelResult =
-  | { kind: 'found'; channel: Channel; source: string }
+  /**
+   * `bytes`: the channel exactly as stored. `signature`: its signature object's bytes (null:
+   * none), read from the same source; undefined when not asked for.
+   */
+  | { kind: 'found'; channel: Channel; bytes: Buffer; signature?: Buffer | null; source: string }
   /** Every source answered, and none has a channel for the role. */
   | { kind: 'absent'; detail: string };
 
@@ -23,7 +29,7 @@ export class Sources {
   readonly stores: readonly ObjectStore[];
   private readonly log: Logger;
   private readonly onChannelRead: NonNullable<SourcesInput['onChannelRead']>;
-  private readonly channels = new Map<string, { channel: Channel; etag: string | null }>();
+  private readonly channels = new Map<string, CachedChannel>();
 
   constructor(input: SourcesInput) {
     if (input.stores.length === 0) throw new StoreError('no sources configured');
@@ -54,8 +60,12 @@ export class Sources {
     throw new SourcesFailed(failures);
   }
 
-  /** The role's channel from the first source that has one; absent when every source answers without one. */
-  async channel(role: string): Promise<ChannelResult> {
+  /**
+   * The role's channel from the first source that has one; absent when every source answers
+   * without one. `signature`: 'skip' (not read), 'when-changed' (read with a changed channel,
+   * else as last read) or 'again' (read now whatever the channel did).
+   */
+  async channel(role: string, signature: SignatureRead = 'skip'): Promise<ChannelResult> {
     const result = await this.first('channel read', async (store) => {
       const cached = this.channels.get(store.name);
       let read;
@@ -66,18 +76,34 @@ export class Sources {
         throw err;
       }
       this.onChannelRead(read.kind);
-      if (read.kind === 'not-modified' && cached) return { kind: 'found' as const, channel: cached.channel, source: store.name };
-      if (read.kind === 'found') {
-        this.channels.set(store.name, { channel: read.channel, etag: read.etag });
-        return { kind: 'found' as const, channel: read.channel, source: store.name };
+      let entry: CachedChannel;
+      if (read.kind === 'not-modified' && cached) entry = cached;
+      else if (read.kind === 'found') entry = { channel: read.channel, bytes: read.bytes, etag: read.etag };
+      else throw new NoChannel(`${store.name}: no channel for role ${role}`);
+      if (signature !== 'skip' && (signature === 'again' || entry !== cached || entry.signature === undefined)) {
+        entry = { ...entry, signature: (await store.getChannelSignature(role))?.bytes ?? null };
       }
-      throw new NoChannel(`${store.name}: no channel for role ${role}`);
+      this.channels.set(store.name, entry);
+      return {
+        kind: 'found' as const, channel: entry.channel, bytes: entry.bytes, source: store.name,
+        ...(signature !== 'skip' ? { signature: entry.signature ?? null } : {}),
+      };
     }).catch((err: unknown) => {
       if (allNoChannel(err)) return { kind: 'absent' as const, detail: describeError(err) };
       throw new StoreError(`no source gave a channel for role ${role}: ${describeError(err)}`, { cause: err });
     });
     return result;
   }
+}
+
+export type SignatureRead = 'skip' | 'when-changed' | 'again';
+
+interface CachedChannel {
+  channel: Channel;
+  bytes: Buffer;
+  etag: string | null;
+  /** The signature as last read; undefined when it was not read. */
+  signature?: Buffer | null;
 }
 
 /** A source that answered without a channel: the next one may have it. */

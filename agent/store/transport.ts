@@ -24,7 +24,8 @@ export interface StoreTransport {
   get(key: string, opts: { ifNoneMatch?: string; signal?: AbortSignal }): Promise<StoredObject | null>;
   /** The object's size, without its body. */
   head(key: string, opts: { signal: AbortSignal }): Promise<number | null>;
-  put(key: string, body: Buffer, opts: PutOptions): Promise<void>;
+  /** Writes the object; resolves with its new ETag, when the store gave one. */
+  put(key: string, body: Buffer, opts: PutOptions): Promise<string | null>;
 }
 
 export function httpTransport(s3: S3Http): StoreTransport {
@@ -55,6 +56,7 @@ export function httpTransport(s3: S3Http): StoreTransport {
         },
       });
       res.body.resume();
+      return typeof res.headers.etag === 'string' ? res.headers.etag : null;
     },
   };
 }
@@ -80,10 +82,11 @@ export function sdkTransport(client: S3Client, bucket: string): StoreTransport {
     },
     async put(key, body, opts) {
       const { PutObjectCommand } = await sdk();
-      await client.send(new PutObjectCommand({
+      const out = await client.send(new PutObjectCommand({
         Bucket: bucket, Key: key, Body: body, ContentType: opts.contentType,
         ...(opts.ifMatch ? { IfMatch: opts.ifMatch } : {}), ...(opts.ifNoneMatch ? { IfNoneMatch: opts.ifNoneMatch } : {}),
       }), { abortSignal: opts.signal });
+      return out?.ETag ?? null;
     },
   };
 }
