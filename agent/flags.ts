@@ -25,6 +25,7 @@ const FLAGS = {
   percent: { flag: '--percent', accepts: 'a whole number from 0 to 100' },
   waves: { flag: '--waves', accepts: 'a whole number from 1 to 100' },
   waveIntervalS: { flag: '--wave-interval', accepts: 'a number of seconds, 0 or more' },
+  generation: { flag: '--generation', accepts: 'a whole number above the channel\'s generation' },
   staleAfterS: { flag: '--stale-after', accepts: 'a number of seconds above 0' },
   exitAfterS: { flag: '--exit-after', accepts: 'a number of seconds' },
   which: { flag: '--which', noun: 'a policy choice', accepts: 'instance, publisher, both, image or all' },

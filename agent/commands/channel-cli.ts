@@ -52,7 +52,8 @@ export function channelCommands(program: Command, parts: CliParts): void {
     .option('--percent <n>', 'share of instances that take it (0-100)', numberFlag('percent'))
     .option('--waves <n>', 'split the rollout into N waves', numberFlag('waves'))
     .option('--wave-interval <seconds>', 'seconds between waves', numberFlag('waveIntervalS'))
-    .action(async (flags: CommonFlags & ChannelFlags & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number }) => {
+    .option('--generation <n>', 'the new generation, above the channel\'s (default one above; to get above what agents trust after the store was tampered with)', numberFlag('generation'))
+    .action(async (flags: CommonFlags & ChannelFlags & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number; generation?: number }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
       const { pausedNote, roll, rollWarning } = await import('./roll.ts');
@@ -62,6 +63,7 @@ export function channelCommands(program: Command, parts: CliParts): void {
         ...(flags.percent !== undefined ? { percent: flags.percent } : {}),
         ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
         ...(flags.waveInterval !== undefined ? { waveIntervalS: flags.waveInterval } : {}),
+        ...(flags.generation !== undefined ? { generation: flags.generation } : {}),
       });
       for (const note of [pausedNote(channel), rollWarning(channel)]) if (note) out.info(`note: ${note}`);
       signedNote(out, signedBy, channel.expiresAt);

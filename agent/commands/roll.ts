@@ -16,6 +16,12 @@ export interface RollInput {
   percent?: number;
   waves?: number;
   waveIntervalS?: number;
+  /**
+   * --generation: the channel's new generation, above its current one (default: one above).
+   * After the store was tampered with (an old signed channel put back), agents refuse every
+   * generation up to the one they trusted; their refusal names it, and this gets above it.
+   */
+  generation?: number;
   actor: string;
   /** --sign-key / --expires-in / --unsigned. */
   write?: ChannelWriteFlags;
@@ -29,6 +35,7 @@ export interface RollInput {
  */
 export function nextChannel(input: {
   current: Channel | null; role: string; release: string; percent: number; waves: number; waveIntervalS: number; actor: string; now: Date;
+  generation?: number;
 }): Channel {
   const { current } = input;
   const previous = current ? (current.release === input.release ? current.previous : current.release) : null;
@@ -39,7 +46,7 @@ export function nextChannel(input: {
     previous,
     rollout: { percent: input.percent, waves: input.waves, waveIntervalS: input.waveIntervalS, startedAt: input.now.toISOString() },
     paused: current?.paused ?? false,
-    generation: (current?.generation ?? 0) + 1,
+    generation: input.generation ?? (current?.generation ?? 0) + 1,
     updatedAt: input.now.toISOString(),
     updatedBy: input.actor,
   };
@@ -67,7 +74,11 @@ export async function roll(input: RollInput): Promise<WrittenChannel> {
   await input.store.getManifest(role, release);
   const current = await readChannelForWrite(input.store, role);
   const now = input.now ?? new Date();
-  const next = nextChannel({ current: current.channel, role, release, ...plan, actor: input.actor, now });
+  const generation = parseFlag('generation', z.int().check(z.minimum(1)), input.generation ?? (current.channel?.generation ?? 0) + 1);
+  if (current.channel && generation <= current.channel.generation) {
+    throw new UsageError(`--generation ${generation} is not above the channel's generation ${current.channel.generation}: a channel's generation only grows`);
+  }
+  const next = nextChannel({ current: current.channel, role, release, ...plan, generation, actor: input.actor, now });
   const written = await writeChannel({ store: input.store, current, next, flags: input.write ?? {}, now, log: input.log });
   const { channel } = written;
   input.log.info({ role, release, previous: channel.previous, generation: channel.generation }, 'channel rolled');

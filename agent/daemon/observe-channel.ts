@@ -54,10 +54,10 @@ async function judge(ctx: Context, read: Extract<ChannelResult, { kind: 'found' 
   switch (verdict.kind) {
     case 'accept':
       if (verdict.changed && verdict.record) {
-        trust.record = verdict.record;
         await parts.dataDir.writeChannelTrust(verdict.record).catch((err: unknown) => {
           ctx.log.error({ err: describeError(err), file: parts.dataDir.trustFile }, 'cannot write channel-trust.json; a restart would not remember this channel');
         });
+        trust.record = verdict.record;
         ctx.log.info({ role, generation, expiresAt: verdict.record.expiresAt, keyId: verdict.record.keyId, source: read.source }, 'signed channel trusted');
       }
       conditions.set('ChannelTrusted', true, 'Verified');
