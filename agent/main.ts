@@ -91,7 +91,7 @@ export function buildProgram(): Command {
     });
 
   program.command('keygen')
-    .description('write an ed25519 key pair for signing releases; prints the public key line for the agents\' trustedKeys')
+    .description('write an ed25519 key pair for signing releases and channels; prints the public key line for the agents\' trustedKeys')
     .requiredOption('--out <dir>', 'directory for NAME.key (private, mode 0600) and NAME.pub')
     .option('--name <name>', 'file name stem', DEFAULT_KEY_NAME)
     .option('--json', 'print one JSON document for scripts')
