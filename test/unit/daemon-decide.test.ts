@@ -39,6 +39,7 @@ const cases: Array<[string, Partial<Observed>, StepKind, Record<string, unknown>
   ['runs what the channel wants: nothing to do', { running: running('v2') }, 'none', { desired: 'v2' }],
   ['channel unreachable while serving: keep serving', { channel: { kind: 'unreachable', error: 'down' } }, 'wait', { reason: 'down' }],
   ['channel absent while serving: keep serving', { channel: { kind: 'absent', detail: 'no channel' } }, 'wait'],
+  ['channel refused (signed channels) while serving: keep serving', { channel: { kind: 'refused', error: 'channel refused, rollback: ...' } }, 'wait', { reason: 'channel refused, rollback: ...', desired: null }],
   ['not on disk: fetch it while the old app serves', { installed: on('v1') }, 'fetch', { desired: 'v2' }],
   ['nothing runs and it is on disk: start', { running: null }, 'start', { desired: 'v2', generation: 7 }],
   ['other code: drain and switch', {}, 'switch', { desired: 'v2', from: 'v1' }],
@@ -60,6 +61,7 @@ const cases: Array<[string, Partial<Observed>, StepKind, Record<string, unknown>
   }, 'none'],
   ['every source down at boot: last-known-good', { running: null, channel: { kind: 'unreachable', error: 'down' } }, 'run-last-known-good', { release: 'v1' }],
   ['no channel anywhere at boot: last-known-good', { running: null, channel: { kind: 'absent', detail: 'none' } }, 'run-last-known-good'],
+  ['channel refused at boot: last-known-good', { running: null, channel: { kind: 'refused', error: 'channel refused, expired: ...' } }, 'run-last-known-good', { release: 'v1' }],
   ['fetch failed at boot: last-known-good while retrying', { running: null, installed: on('v1'), fetchFailed: 'v2' }, 'run-last-known-good', { release: 'v1' }],
   ['fetch failed at boot, no last-known-good: fetch again', {
     running: null, installed: on(), fetchFailed: 'v2', local: { failed: {}, lastKnownGood: null },
