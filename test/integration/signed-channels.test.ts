@@ -222,6 +222,18 @@ describe('an agent with trustedKeys follows only a signed channel', () => {
     expect(channelReads.every((r) => r.status === 304)).toBe(true);
   });
 
+  it('follows the expired channel again once herd resign extends it: the same generation, a later expiry', async () => {
+    const resigned = await herd('resign', '--role', ROLE, '--sign-key', alice.private, '--expires-in', '2d');
+    expect(resigned.code, resigned.stderr).toBe(0);
+    const { channel } = await stored();
+    const s = await waitUntil('the re-signed channel followed', async () => {
+      const st = await status();
+      return condition(st, 'ChannelTrusted')?.reason === 'Verified' ? st : undefined;
+    });
+    expect(s.trustedChannel).toMatchObject({ generation: 3, expiresAt: channel.expiresAt });
+    expect(s.release).toBe('v2');
+  });
+
   it('kept the app serving throughout: every request answered, by the same v2 process', async () => {
     const seen = await probe.stop();
     expect(seen.ok).toBeGreaterThan(50);
