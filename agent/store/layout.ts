@@ -12,6 +12,9 @@ export interface Layout {
   channel(role: string): string;
   report(role: string, instanceId: string): string;
   reportsPrefix(role: string): string;
+  /** A failure marker: `release` failed on `instanceId` (agent/rollout/halt.ts). */
+  failure(role: string, releaseId: string, instanceId: string): string;
+  failuresPrefix(role: string, releaseId: string): string;
   /** The herd executable itself, content-addressed (herd publish-agent; docs/image.md). */
   agentExecutable(digest: string): string;
   /** Which executable `herd publish-agent` published last: what `herd user-data` pins by default. */
@@ -29,6 +32,8 @@ export function layoutFor(prefix: string): Layout {
     channel: (role) => `${base}roles/${role}/channel.json`,
     report: (role, instanceId) => `${base}roles/${role}/instances/${instanceId}.json`,
     reportsPrefix: (role) => `${base}roles/${role}/instances/`,
+    failure: (role, id, instanceId) => `${base}roles/${role}/failures/${id}/${instanceId}.json`,
+    failuresPrefix: (role, id) => `${base}roles/${role}/failures/${id}/`,
     agentExecutable: (digest) => `${base}agent/sha256/${hexOf(digest)}`,
     agentPointer: () => `${base}agent/linux-x64.json`,
   };
