@@ -5,7 +5,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { S3Http, S3ResponseError } from '../../agent/store/s3-http.ts';
+import { HttpResponseError } from '../../agent/store/http-exchange.ts';
+import { S3Http } from '../../agent/store/s3-http.ts';
 import { s3Target } from '../../agent/store/s3-endpoint.ts';
 import { EMPTY_SHA256, encodeKeyPath, sha256Hex, signRequest } from '../../agent/store/sigv4.ts';
 
@@ -138,7 +139,7 @@ describe('S3Http', () => {
       (_req, res) => res.writeHead(500).end(xmlError('InternalError', 'again')),
     );
     const err = await client(s.url).send({ method: 'GET', key: 'k', signal: signal() }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(S3ResponseError);
+    expect(err).toBeInstanceOf(HttpResponseError);
     expect(err).toMatchObject({ name: 'InternalError', message: 'again', $metadata: { httpStatusCode: 500 } });
     expect(s.seen).toHaveLength(3);
   });
