@@ -41,7 +41,7 @@ export function hexOf(digest: string): string {
 
 /** How a source is named in logs, errors and /status: s3://bucket/prefix (endpoint), or its URL. */
 export function describeSource(source: AgentSourceConfig): string {
-  if (isHttpSource(source)) return source.url;
+  if (isHttpSource(source)) return source.url.replace(/\/+$/, '');
   const where = `s3://${source.bucket}/${source.prefix}`;
   return source.endpoint ? `${where} (${source.endpoint})` : where;
 }
