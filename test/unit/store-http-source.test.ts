@@ -3,33 +3,15 @@
 // else the Last-Modified, and a 304 that returns the channel read before; 404 as not found;
 // 5xx retried; a server that never answers failing within the deadline; writes never sent,
 // and reports going to the next source that takes writes, or nowhere, said once.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NotFoundError, StoreError } from '../../agent/errors.ts';
 import { createLogger, silentLogger } from '../../agent/log.ts';
 import { ObjectStore } from '../../agent/store/object-store.ts';
 import { Sources } from '../../agent/store/sources.ts';
+import { startScriptedServer, type Handler, type ScriptedServer } from '../fixtures/scripted-server.ts';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-interface Seen { method: string; url: string; headers: IncomingMessage['headers'] }
-let server: { url: string; seen: Seen[]; close(): Promise<void> } | undefined;
-
-/** Answers the n-th request with the n-th handler (the last one for any after). */
-async function scripted(...handlers: Handler[]) {
-  const seen: Seen[] = [];
-  const s = createServer((req, res) => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    (handlers[Math.min(seen.length, handlers.length) - 1] as Handler)(req, res);
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  server = {
-    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
-    seen,
-    close: () => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); }),
-  };
-  return server;
-}
+let server: ScriptedServer | undefined;
+const scripted = async (...handlers: Handler[]) => (server = await startScriptedServer(handlers));
 afterEach(async () => {
   await server?.close();
   server = undefined;
