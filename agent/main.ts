@@ -191,7 +191,7 @@ export function buildProgram(): Command {
       const out = createOutput({ json: flags.json ?? false });
       const limits = agentConfigSchema.shape.limits.parse(undefined);
       const { pull } = await import('./commands/pull.ts');
-      // The agent's own S3 client, as on an instance: pull is the agent's fetch, run ahead of time.
+      // The agent's own clients (S3, or the HTTP source --url names), as on an instance: pull is the agent's fetch, run ahead of time.
       const result = await pull({
         store: new ObjectStore({ source: agentSourceFromFlags(flags), log }), role: flags.role, dataDir: resolve(flags.dataDir), limits, log,
         ...(flags.release !== undefined ? { release: flags.release } : {}),
