@@ -20,6 +20,7 @@ const FLAGS = {
   prefix: { flag: '--prefix', noun: 'a key prefix', accepts: 'letters, digits, . _ - and /' },
   region: { flag: '--region', noun: 'a region', accepts: 'a name such as us-east-1' },
   endpoint: { flag: '--endpoint', noun: 'an endpoint', accepts: 'an http:// or https:// URL, e.g. http://127.0.0.1:4569' },
+  url: { flag: '--url', noun: 'a source URL', accepts: 'an absolute http:// or https:// URL without user:password, query or fragment, e.g. https://cdn.example.com/herd' },
   role: { flag: '--role', noun: 'a role', accepts: `1-64 ${NAME}` },
   release: { flag: '--release', noun: 'a release id', accepts: `1-128 ${NAME}` },
   percent: { flag: '--percent', accepts: 'a whole number from 0 to 100' },

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { Agent } from './daemon/index.ts';
-import { agentConfigSchema, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
+import { agentConfigSchema, agentSourceFromFlags, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
 import { describeError, exitCodeOf, UsageError } from './errors.ts';
 import { numberFlag, parseFlag } from './flags.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -185,14 +185,15 @@ export function buildProgram(): Command {
     .requiredOption('--role <role>', 'role')
     .option('--release <id>', 'release id (default: the channel\'s release)')
     .requiredOption('--data-dir <dir>', 'data directory, e.g. /var/lib/herd')
-    .action(async (flags: CommonFlags & { role: string; release?: string; dataDir: string }) => {
+    .option('--url <url>', 'read from this HTTP(S) source (a CDN or static mirror of the store) instead of a bucket')
+    .action(async (flags: CommonFlags & { role: string; release?: string; dataDir: string; url?: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
       const limits = agentConfigSchema.shape.limits.parse(undefined);
       const { pull } = await import('./commands/pull.ts');
-      // The agent's own S3 client, as on an instance: pull is the agent's fetch, run ahead of time.
+      // The agent's own clients (S3, or the HTTP source --url names), as on an instance: pull is the agent's fetch, run ahead of time.
       const result = await pull({
-        store: new ObjectStore({ source: sourceFromFlags(flags), log }), role: flags.role, dataDir: resolve(flags.dataDir), limits, log,
+        store: new ObjectStore({ source: agentSourceFromFlags(flags), log }), role: flags.role, dataDir: resolve(flags.dataDir), limits, log,
         ...(flags.release !== undefined ? { release: flags.release } : {}),
       });
       out.result(

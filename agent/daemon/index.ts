@@ -63,7 +63,7 @@ export class Agent {
     this.conditions = new Conditions(() => this.reporter.changed());
     this.reporter = new Reporter({
       build: () => (this.parts ? reportOf(this.view()) : null),
-      write: (report) => (this.parts as Parts).sources.first('instance report write', (store) => store.putReport(report)),
+      write: (report) => (this.parts as Parts).sources.write('instance report write', (store) => store.putReport(report)),
       log: this.log,
     });
     this.loop = new ReconcileLoop({

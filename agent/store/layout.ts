@@ -1,5 +1,5 @@
 // Object keys under a source's prefix (docs/store-layout.md). Pure.
-import type { SourceConfig } from '../config.ts';
+import { isHttpSource, type AgentSourceConfig } from '../config.ts';
 
 export interface Layout {
   blob(digest: string): string;
@@ -44,8 +44,9 @@ export function hexOf(digest: string): string {
   return digest.slice('sha256:'.length);
 }
 
-/** How a source is named in logs and errors: s3://bucket/prefix (endpoint). */
-export function describeSource(source: SourceConfig): string {
+/** How a source is named in logs, errors and /status: s3://bucket/prefix (endpoint), or its URL. */
+export function describeSource(source: AgentSourceConfig): string {
+  if (isHttpSource(source)) return source.url.replace(/\/+$/, '');
   const where = `s3://${source.bucket}/${source.prefix}`;
   return source.endpoint ? `${where} (${source.endpoint})` : where;
 }

@@ -1,11 +1,13 @@
 // The agent's ordered sources: every read and write tries them in order and takes the first
 // that answers. The one failover of the agent, used for the channel, release fetches, the
-// last-known-good signature check and instance reports. Each source keeps the last channel
-// it gave and its ETag, so an unchanged channel costs a 304 without a body.
+// last-known-good signature check and instance reports (which skip read-only HTTP sources).
+// Each source keeps the last channel it gave and its ETag or Last-Modified, so an unchanged
+// channel costs a 304 without a body.
 import { describeError, StoreError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from './object-store.ts';
 import type { Channel } from './schemas.ts';
+import type { ObjectVersion } from './transport.ts';
 
 export type ChannelResult =
   | { kind: 'found'; channel: Channel; source: string }
@@ -23,7 +25,9 @@ export class Sources {
   readonly stores: readonly ObjectStore[];
   private readonly log: Logger;
   private readonly onChannelRead: NonNullable<SourcesInput['onChannelRead']>;
-  private readonly channels = new Map<string, { channel: Channel; etag: string | null }>();
+  private readonly channels = new Map<string, { channel: Channel; version: ObjectVersion }>();
+  /** Whether "no source takes writes" was said (once per set of sources). */
+  private saidReadOnly = false;
 
   constructor(input: SourcesInput) {
     if (input.stores.length === 0) throw new StoreError('no sources configured');
@@ -41,9 +45,25 @@ export class Sources {
    * one source its error's words, with several each source's name and what it said. Each
    * failure is logged as "<what> failed; trying the next source" with `context`.
    */
-  async first<T>(what: string, fn: (store: ObjectStore) => Promise<T>, context: Record<string, unknown> = {}): Promise<T> {
+  first<T>(what: string, fn: (store: ObjectStore) => Promise<T>, context: Record<string, unknown> = {}): Promise<T> {
+    return this.inOrder(this.stores, what, fn, context);
+  }
+
+  /**
+   * `fn` on each source that takes writes (not an HTTP source), in order, as `first` does.
+   * With none that takes writes it does nothing, and says so the first time.
+   */
+  async write(what: string, fn: (store: ObjectStore) => Promise<void>): Promise<void> {
+    const writable = this.stores.filter((s) => s.writable);
+    if (writable.length > 0) return this.inOrder(writable, what, fn, {});
+    if (this.saidReadOnly) return;
+    this.saidReadOnly = true;
+    this.log.warn({ sources: this.names }, `no source takes writes (HTTP sources are read-only): skipping each ${what}`);
+  }
+
+  private async inOrder<T>(stores: readonly ObjectStore[], what: string, fn: (store: ObjectStore) => Promise<T>, context: Record<string, unknown>): Promise<T> {
     const failures: Array<{ source: string; err: unknown }> = [];
-    for (const store of this.stores) {
+    for (const store of stores) {
       try {
         return await fn(store);
       } catch (err) {
@@ -60,7 +80,7 @@ export class Sources {
       const cached = this.channels.get(store.name);
       let read;
       try {
-        read = await store.getChannel(role, cached?.etag ?? null);
+        read = await store.getChannel(role, cached?.version ?? null);
       } catch (err) {
         this.onChannelRead('error');
         throw err;
@@ -68,7 +88,7 @@ export class Sources {
       this.onChannelRead(read.kind);
       if (read.kind === 'not-modified' && cached) return { kind: 'found' as const, channel: cached.channel, source: store.name };
       if (read.kind === 'found') {
-        this.channels.set(store.name, { channel: read.channel, etag: read.etag });
+        this.channels.set(store.name, { channel: read.channel, version: { etag: read.etag, lastModified: read.lastModified } });
         return { kind: 'found' as const, channel: read.channel, source: store.name };
       }
       throw new NoChannel(`${store.name}: no channel for role ${role}`);
