@@ -58,7 +58,7 @@ const SECOND = { id: 'hello-2', code: 'hello-app-v2' };
 const ROLLOUT = { waves: 3, waveIntervalS: 5 };
 /** Drain (2 s) outlasts the balancer's fall × inter (1 s), so it stops sending before the app stops. */
 export const FLEET = { pollIntervalS: 1, drainS: 2 };
-const TRAFFIC = { ratePerS: 25, warmUpS: 2, afterRollS: 1.5, shareWindowS: 2 };
+const TRAFFIC = { ratePerS: 25, warmUpS: 2, afterPhaseS: 1.5, shareWindowS: 2 };
 const BOOT_TIMEOUT_S = 60;
 
 interface Running {
@@ -177,9 +177,10 @@ export async function runDemo(input: DemoInput): Promise<void> {
     cleanups.push(async () => { await run.traffic?.stop(); });
     note(`sending ${TRAFFIC.ratePerS} requests/s through the load balancer`);
     await watch({ done: () => false, timeoutS: TRAFFIC.warmUpS });
-    const settle = () => watch({ done: () => false, timeoutS: TRAFFIC.afterRollS });
+    // After each phase, a moment of traffic on the fleet as it now stands.
+    const settle = () => watch({ done: () => false, timeoutS: TRAFFIC.afterPhaseS });
 
-    let rolled = true;
+    let rolled = true; // with --drill-only, there is nothing to roll
     const rollTimeoutS = input.rollTimeoutS ?? 90;
     if (!drillOnly) {
       note(`published ${await release(SECOND, ROLLOUT)}; rolling it in ${ROLLOUT.waves} waves, ${ROLLOUT.waveIntervalS} s apart`);
