@@ -16,7 +16,8 @@ import { sourcesInLog } from './outage-plan.ts';
 export interface DrillContext {
   /** The fleet as it is now; `start` adds to it. */
   agents(): FleetAgent[];
-  lost: string;
+  /** The instance the zone loss takes. */
+  victim: string;
   replacement: InstancePlan;
   fresh: InstancePlan;
   /** The release the fleet runs, which new instances must come up on. */
@@ -56,8 +57,8 @@ export interface OutageResult {
 }
 
 export async function loseZone(ctx: DrillContext): Promise<OutageResult> {
-  const victim = ctx.agents().find((a) => a.plan.instanceId === ctx.lost);
-  if (!victim) throw new HerdError(`the drill has no instance ${ctx.lost} to lose`);
+  const victim = ctx.agents().find((a) => a.plan.instanceId === ctx.victim);
+  if (!victim) throw new HerdError(`the drill has no instance ${ctx.victim} to lose`);
   const { instanceId: id, zone } = victim.plan;
   const appPid = (await readStatus(victim.plan)).appPid;
   if (appPid === null) throw new HerdError(`${id} runs no app, so losing it shows nothing: its /status has no pid`);

@@ -78,8 +78,8 @@ export function agentConfig(plan: InstancePlan, settings: FleetSettings): Record
 export interface FleetAgent {
   plan: InstancePlan;
   child: DemoChild;
-  /** Set when the drill killed it with its app, as a machine that died: when, and the app's pid. */
-  lost: { atMs: number; appPid: number } | null;
+  /** Set when the drill killed it with its app, as a machine that died: the app's pid. */
+  lost: { appPid: number } | null;
 }
 
 /** Starts `herd agent` for one planned instance; the env carries the store's credentials. */
@@ -97,7 +97,7 @@ export async function startAgent(input: {
 
 /** Kills an instance as a machine dies: SIGKILL to its agent's and its app's process groups at once, no drain. */
 export function killInstance(agent: FleetAgent, appPid: number): void {
-  agent.lost = { atMs: Date.now(), appPid };
+  agent.lost = { appPid };
   signalGroup(agent.child.pid, 'SIGKILL');
   signalGroup(appPid, 'SIGKILL');
 }

@@ -195,7 +195,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
     }
     if (rolled) {
       const drill: DrillContext = {
-        agents: () => run.agents, lost: outage.lost, replacement, fresh, release: drillOnly ? FIRST.id : SECOND.id, start, note,
+        agents: () => run.agents, victim: outage.lost, replacement, fresh, release: drillOnly ? FIRST.id : SECOND.id, start, note,
         primary: { source, name: describeSource(source), endpoint: s3.endpoint, stop: () => s3.close() },
         openMirror: async () => {
           const mirror = await startMirrorStore({ root, from: source, role: ROLE, herdScript, env, signal: signals.signal });

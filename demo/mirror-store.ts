@@ -66,7 +66,8 @@ export function describeCopy(stdout: string): string {
 function runHerd(script: string, args: string[], env: Record<string, string>, signal: AbortSignal): Promise<string> {
   return new Promise((resolveRun, reject) => {
     execFile(process.execPath, [script, ...args], { env, signal, timeout: 60_000 }, (err, stdout, stderr) => {
-      if (signal.aborted) return reject(new Interrupted());
+      // Ctrl-C on a terminal reaches the command too: it may exit before the demo's own handler runs.
+      if (signal.aborted || err?.signal === 'SIGINT') return reject(new Interrupted());
       if (err) return reject(new HerdError(`herd mirror failed (${err.code ?? err.signal}): ${stderr.trim() || err.message}`));
       resolveRun(stdout);
     });
