@@ -75,6 +75,7 @@ function keysOf(s: Settings) {
     releases: `${layout.releasesPrefix(s.role)}*`,
     blobs: `${blobs}*`,
     reports: layout.report(s.role, '*'),
+    failures: `${layout.failuresPrefix(s.role, '*').slice(0, -'*/'.length)}*`,
     roleTree: `${layout.channel(s.role).slice(0, -'channel.json'.length)}*`,
     agentExecutables: `${layout.agentExecutable(`sha256:${'0'.repeat(64)}`).slice(0, -64)}*`,
     agentPointer: layout.agentPointer(),
@@ -102,11 +103,13 @@ function instanceDocument(s: Settings): PolicyDocument {
   const statements: PolicyStatement[] = [
     { Sid: 'ReadChannelManifestsAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.releases, k.blobs]) },
     { Sid: 'WriteReportsOfItsRoleOnly', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.reports]) },
+    // Failure markers: written when a release fails here, counted before applying one (a rollout that halts itself).
+    { Sid: 'WriteAndReadFailureMarkersOfItsRole', Effect: 'Allow', Action: ['s3:PutObject', 's3:GetObject'], Resource: arns(s, [k.failures]) },
     // What the user-data of an image that was not baked fetches at first boot (herd user-data).
     { Sid: 'ReadAgentExecutable', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.agentExecutables]) },
     {
       Sid: 'MissingObjectsAnswer404Not403', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns(s),
-      Condition: { StringLike: { 's3:prefix': [k.channel, k.releases, k.blobs, k.agentExecutables] } },
+      Condition: { StringLike: { 's3:prefix': [k.channel, k.releases, k.blobs, k.agentExecutables, k.failures] } },
     },
   ];
   if (s.describeTags) {
@@ -214,7 +217,7 @@ export function iamPolicies(input: Omit<IamPolicyInput, 'role'> & { role?: strin
     parts.push([
       `# Instance policy: for the instance profile of ${roleWords}.`,
       `# Reads the channel, manifests and blobs under ${where}, and the herd executables under agent/sha256/ (for user-data);`,
-      `# writes only reports under roles/${s.role}/instances/.`,
+      `# writes only reports under roles/${s.role}/instances/ and failure markers under roles/${s.role}/failures/ (which it also lists and reads).`,
       ...(s.describeTags ? ['# ec2:DescribeTags is needed only when instance metadata tags are off.'] : []),
       ...(s.autoScalingGroup ? [`# The autoscaling statements let the agent complete the lifecycle hooks of group ${s.autoScalingGroup} (autoScaling in agent.json).`] : []),
       JSON.stringify(data.instance, null, 2),

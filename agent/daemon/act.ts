@@ -5,6 +5,8 @@
 // decides to go back.
 import { describeError, HerdError } from '../errors.ts';
 import { fetchRelease } from '../releases/fetch-release.ts';
+import { describeHalt, haltOf } from '../rollout/halt.ts';
+import type { FailureMarker } from '../store/schemas.ts';
 import type { Step } from './decide.ts';
 import type { Context } from './context.ts';
 import { goBack, runLastKnownGood } from './act-recover.ts';
@@ -17,6 +19,8 @@ export async function act(ctx: Context, step: Step): Promise<Outcome> {
     case 'none':
     case 'wait':
       return 'settled';
+    case 'check-failures':
+      return checkFailures(ctx, step.release, step.generation);
     case 'fetch':
       return fetch(ctx, step.desired);
     case 'start':
@@ -36,6 +40,31 @@ export async function act(ctx: Context, step: Step): Promise<Outcome> {
     case 'complete-launch-hook':
       return completeLaunchHook(ctx, step.result, step.reason);
   }
+}
+
+/**
+ * Counts the release's failure markers (one listing per release and generation): once
+ * rollout.maxFailures instances have failed it, the rollout is halted and this instance keeps
+ * what it runs. Markers that cannot be read do not stop a rollout: the check passes, and says so.
+ */
+async function checkFailures(ctx: Context, release: string, generation: number): Promise<Outcome> {
+  const { parts, memory, conditions } = ctx;
+  const channel = memory.channel?.kind === 'found' ? memory.channel.channel : null;
+  if (!channel || channel.release !== release || channel.generation !== generation) return 'progress';
+  let markers: FailureMarker[] = [];
+  try {
+    markers = await parts.sources.failureMarkers(parts.identity.role, release);
+  } catch (err) {
+    ctx.log.warn({ release, err: describeError(err) }, 'cannot read failure markers; applying the release without that check');
+  }
+  const halt = haltOf(channel, markers);
+  const reason = halt.halted ? describeHalt(channel, halt) : null;
+  memory.failureCheck = { release, generation, halted: halt.halted, reason };
+  if (reason) {
+    conditions.set('Applied', false, 'Halted', reason);
+    ctx.log.error({ release, generation, failures: halt.failures.map((f) => f.instanceId) }, 'rollout halted: keeping what runs');
+  }
+  return 'progress';
 }
 
 /** Download and verify while the old app serves; tries each source in order. */

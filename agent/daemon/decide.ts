@@ -31,6 +31,16 @@ export interface Observed {
   termination: { reason: string; done: boolean } | null;
   /** An Auto Scaling launch hook waits for this instance to serve. */
   launchHookPending: boolean;
+  /** The failure markers last counted before applying a release: for which release and generation, and the verdict. */
+  failureCheck: FailureCheck | null;
+}
+
+export interface FailureCheck {
+  release: string;
+  generation: number;
+  halted: boolean;
+  /** Why the rollout is halted (describeHalt); null when it is not. */
+  reason: string | null;
 }
 
 export type Step =
@@ -38,6 +48,8 @@ export type Step =
   | { kind: 'none'; desired: string | null; reason: string; until: number | null }
   /** Nothing can be done until something changes (the channel, the store); `failed`: because the release failed here. */
   | { kind: 'wait'; desired: string | null; reason: string; failed?: true }
+  /** Before applying the channel's release: count its failure markers (once per release and generation). */
+  | { kind: 'check-failures'; desired: string; release: string; generation: number }
   | { kind: 'fetch'; desired: string }
   | { kind: 'start'; desired: string; generation: number }
   | { kind: 'reload'; desired: string; from: string; signal: SignalName; generation: number }
@@ -92,7 +104,7 @@ function decideReleaseStep(o: Observed): Step {
   }
 
   const wanted = decideRelease({ channel, instanceId: o.instanceId, now: new Date(o.nowMs), state: o.local, running: running?.id ?? null });
-  const desired = wanted.release;
+  let desired = wanted.release;
   if (running?.id === desired) {
     return { kind: 'none', desired, reason: wanted.reason, until: wanted.kind === 'wait' ? wanted.until?.getTime() ?? null : null };
   }
@@ -101,6 +113,23 @@ function decideReleaseStep(o: Observed): Step {
     if (lkg) return { kind: 'run-last-known-good', desired, release: lkg };
     const failure = o.local.failed[desired];
     return { kind: 'wait', desired, reason: `release ${desired} failed here (${failure?.reason}); not retried until the channel changes`, failed: true };
+  }
+  if (desired === channel.release && desired !== channel.previous) {
+    const check = o.failureCheck;
+    if (check?.release !== desired || check.generation !== channel.generation) {
+      return { kind: 'check-failures', desired, release: desired, generation: channel.generation };
+    }
+    if (check.halted) {
+      const reason = check.reason ?? `the rollout of ${desired} is halted`;
+      // Keep what runs; with nothing running, run what the fleet ran before, as outside the rollout.
+      if (running) return { kind: 'wait', desired: running.id, reason };
+      const before = channel.previous && !failedHere(channel.previous) ? channel.previous : null;
+      if (!before) {
+        const lkg = lastKnownGood(o);
+        return lkg ? { kind: 'run-last-known-good', desired, release: lkg } : { kind: 'wait', desired, reason, failed: true };
+      }
+      desired = before;
+    }
   }
   const manifest = o.installed.get(desired);
   if (!manifest) {

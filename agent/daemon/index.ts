@@ -44,7 +44,7 @@ export class Agent {
   private readonly clock: Clock;
   private readonly metrics: AgentMetrics = createMetrics();
   private readonly conditions: Conditions;
-  private readonly memory: Memory = { local: emptyState(), previous: null, channel: null, fetchFailed: null, termination: null, launchHook: null };
+  private readonly memory: Memory = { local: emptyState(), previous: null, channel: null, fetchFailed: null, termination: null, launchHook: null, failureCheck: null };
   private readonly reporter: Reporter;
   private readonly loop: ReconcileLoop;
   private readonly startedAt = new Date();

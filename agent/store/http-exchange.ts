@@ -21,6 +21,8 @@ export interface ObjectRequest {
   key: string;
   /** Extra headers (lowercase names): if-none-match, if-modified-since, if-match, content-type. */
   headers?: Record<string, string>;
+  /** Query parameters (a listing's list-type, prefix, continuation-token); S3 only. */
+  query?: Record<string, string>;
   body?: Buffer;
   signal: AbortSignal;
 }

@@ -15,8 +15,8 @@ import type { Listing } from './listing.ts';
 import { readDocument, readDocumentBytes } from './read-document.ts';
 import type { Credentials } from './sigv4.ts';
 import {
-  agentPointerSchema, channelSchema, instanceReportSchema, releaseManifestSchema,
-  type AgentPointer, type Channel, type InstanceReport, type ReleaseManifest,
+  agentPointerSchema, channelSchema, failureMarkerSchema, instanceReportSchema, releaseManifestSchema,
+  type AgentPointer, type Channel, type FailureMarker, type InstanceReport, type ReleaseManifest,
 } from './schemas.ts';
 import { isNotFound, statusOf, transportFor, type ObjectVersion, type StoreTransport } from './transport.ts';
 
@@ -202,6 +202,34 @@ export class ObjectStore {
         return { key, error: (err as Error).message };
       }
     }));
+  }
+
+  /** Records that `marker.release` failed on an instance (agent/rollout/halt.ts). */
+  async putFailureMarker(role: string, marker: FailureMarker): Promise<void> {
+    await this.putJson(this.layout.failure(role, marker.release, marker.instanceId), marker, {});
+  }
+
+  /** The failure markers of a release: one listing (the agent's own, or the SDK's) and a read of each; unreadable ones are skipped. */
+  async listFailureMarkers(role: string, releaseId: string): Promise<FailureMarker[]> {
+    const prefix = this.layout.failuresPrefix(role, releaseId);
+    const list = this.transport.list?.bind(this.transport);
+    if (!list) throw new StoreError(`${this.name} cannot list objects: failure markers are read from a bucket`);
+    let keys: string[];
+    try {
+      keys = (await this.withinDeadline(prefix, (signal) => list(prefix, { signal }))).filter((k) => k.endsWith('.json'));
+    } catch (err) {
+      throw this.wrap(err, 'list', prefix);
+    }
+    const read = await Promise.all(keys.map(async (key) => {
+      try {
+        const text = await this.withinDeadline(key, async (signal) => readDocument((await this.transport.get(key, { signal }))?.body, key));
+        return parseWith(failureMarkerSchema, parseJson(text, key, integrity), key, integrity);
+      } catch (err) {
+        this.log.warn({ key, err: (err as Error).message }, 'skipping a failure marker that cannot be read');
+        return null;
+      }
+    }));
+    return read.filter((m): m is FailureMarker => m !== null);
   }
 
   /** Roles with anything stored under roles/ (one listing with a delimiter; herd mirror --all). */

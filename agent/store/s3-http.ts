@@ -11,7 +11,7 @@ import {
   HttpConnections, HttpResponseError, isClockSkew, sendWithRetries, type ObjectClient, type ObjectRequest, type ObjectResponse,
 } from './http-exchange.ts';
 import { s3Target, type S3Target } from './s3-endpoint.ts';
-import { EMPTY_SHA256, encodeKeyPath, sha256Hex, signRequest, type Credentials } from './sigv4.ts';
+import { EMPTY_SHA256, encodeKeyPath, sha256Hex, signRequest, uriEncode, type Credentials } from './sigv4.ts';
 
 export interface S3HttpInput {
   source: SourceConfig;
@@ -82,8 +82,9 @@ export class S3Http implements ObjectClient {
     const credentials = await this.credentials();
     const target = this.target(region);
     const path = `${target.basePath}/${encodeKeyPath(req.key)}`;
+    const query = req.query ?? {};
     const headers = signRequest({
-      method: req.method, host: target.host, path, region, credentials,
+      method: req.method, host: target.host, path, query, region, credentials,
       headers: { ...req.headers, ...(req.body ? { 'content-length': String(req.body.length) } : {}) },
       payloadHash: req.body ? sha256Hex(req.body) : EMPTY_SHA256,
       now: new Date(Date.now() + this.clockOffsetMs),
@@ -91,7 +92,7 @@ export class S3Http implements ObjectClient {
     headers['user-agent'] = `herd/${VERSION}`;
     return this.connections.request({
       protocol: target.protocol, hostname: target.hostname, port: target.port, host: target.host,
-      path, method: req.method, headers, body: req.body, signal: req.signal,
+      path: `${path}${queryString(query)}`, method: req.method, headers, body: req.body, signal: req.signal,
     });
   }
 
@@ -101,6 +102,12 @@ export class S3Http implements ObjectClient {
       this.clockOffsetMs = serverNow - Date.now();
     }
   }
+}
+
+/** `?a=1&b=2`, encoded as SigV4 encodes it (sigv4.ts), or nothing. */
+function queryString(query: Readonly<Record<string, string>>): string {
+  const pairs = Object.entries(query).map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`);
+  return pairs.length > 0 ? `?${pairs.join('&')}` : '';
 }
 
 /** AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS (the SDK's service-specific endpoints). */

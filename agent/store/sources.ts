@@ -6,7 +6,7 @@
 import { describeError, StoreError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from './object-store.ts';
-import type { Channel } from './schemas.ts';
+import type { Channel, FailureMarker } from './schemas.ts';
 import type { ObjectVersion } from './transport.ts';
 
 export type ChannelResult =
@@ -59,6 +59,16 @@ export class Sources {
     if (this.saidReadOnly) return;
     this.saidReadOnly = true;
     this.log.warn({ sources: this.names }, `no source takes writes (HTTP sources are read-only): skipping each ${what}`);
+  }
+
+  /**
+   * A release's failure markers, from the first source that takes writes (where every agent
+   * writes them, with its reports); none when no source does.
+   */
+  async failureMarkers(role: string, releaseId: string): Promise<FailureMarker[]> {
+    const writable = this.stores.filter((s) => s.writable);
+    if (writable.length === 0) return [];
+    return this.inOrder(writable, 'failure markers read', (store) => store.listFailureMarkers(role, releaseId), { release: releaseId });
   }
 
   private async inOrder<T>(stores: readonly ObjectStore[], what: string, fn: (store: ObjectStore) => Promise<T>, context: Record<string, unknown>): Promise<T> {

@@ -7,6 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { isHttpSource, type AgentSourceConfig } from '../config.ts';
 import type { ObjectClient } from './http-exchange.ts';
 import { HttpSource } from './http-source.ts';
+import { listKeys } from './list-objects.ts';
 import { S3Http } from './s3-http.ts';
 import type { Credentials } from './sigv4.ts';
 
@@ -35,6 +36,8 @@ export interface StoreTransport {
   /** The object's size, without its body. */
   head(key: string, opts: { signal: AbortSignal }): Promise<number | null>;
   put(key: string, body: Buffer, opts: PutOptions): Promise<void>;
+  /** Every key under `prefix`; absent where the source cannot list (an HTTP source). */
+  list?(prefix: string, opts: { signal: AbortSignal }): Promise<string[]>;
 }
 
 export interface TransportInput {
@@ -48,7 +51,8 @@ export interface TransportInput {
 export function transportFor(input: TransportInput): StoreTransport {
   if (isHttpSource(input.source)) return httpTransport(new HttpSource({ source: input.source }));
   if (input.client) return sdkTransport(input.client, input.source.bucket);
-  return httpTransport(new S3Http({ source: input.source, ...(input.credentials ? { credentials: input.credentials } : {}) }));
+  const s3 = new S3Http({ source: input.source, ...(input.credentials ? { credentials: input.credentials } : {}) });
+  return { ...httpTransport(s3), list: (prefix, opts) => listKeys(s3, prefix, opts.signal) };
 }
 
 /** The HTTP status an error from any transport carries. */
@@ -132,6 +136,10 @@ export function sdkTransport(client: S3Client, bucket: string): StoreTransport {
       const { HeadObjectCommand } = await sdk();
       const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: opts.signal });
       return out.ContentLength ?? null;
+    },
+    async list(prefix) {
+      const { listPrefix } = await import('./listing.ts');
+      return (await listPrefix(client, bucket, prefix)).keys;
     },
     async put(key, body, opts) {
       const { PutObjectCommand } = await sdk();

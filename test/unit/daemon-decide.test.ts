@@ -31,6 +31,7 @@ function observed(over: Partial<Observed> = {}): Observed {
   return {
     nowMs: T0 + 60_000, instanceId: 'i-1', channel: { kind: 'found', channel: channel() }, running: running('v1'),
     installed: on('v1', 'v2'), local: { failed: {}, lastKnownGood: 'v1' }, previous: null, fetchFailed: null, termination: null, launchHookPending: false,
+    failureCheck: { release: 'v2', generation: 7, halted: false, reason: null },
     ...over,
   };
 }
@@ -84,6 +85,22 @@ const cases: Array<[string, Partial<Observed>, StepKind, Record<string, unknown>
   }, 'wait'],
   ['paused while serving: keep serving', { channel: { kind: 'found', channel: channel({ paused: true }) } }, 'none', { desired: 'v1' }],
   ['outside a 0% rollout: previous', { channel: { kind: 'found', channel: channel({ rollout: { percent: 0 } }) } }, 'none', { desired: 'v1' }],
+  // A rollout that halts itself (agent/rollout/halt.ts): markers are counted once per release and generation.
+  ['the channel\'s release not checked yet: count its failure markers first', { failureCheck: null }, 'check-failures', { release: 'v2', generation: 7 }],
+  ['checked for an older generation: count again', { failureCheck: { release: 'v2', generation: 6, halted: true, reason: 'old' } }, 'check-failures', { generation: 7 }],
+  ['halted while serving: keep what runs', {
+    failureCheck: { release: 'v2', generation: 7, halted: true, reason: 'rollout of v2 halted' },
+  }, 'wait', { desired: 'v1', reason: 'rollout of v2 halted' }],
+  ['halted with nothing running: start what the fleet ran before', {
+    running: null, failureCheck: { release: 'v2', generation: 7, halted: true, reason: 'halted' },
+  }, 'start', { desired: 'v1' }],
+  ['halted, nothing running, the release before not on disk: fetch it', {
+    running: null, installed: on('v2'), failureCheck: { release: 'v2', generation: 7, halted: true, reason: 'halted' },
+  }, 'fetch', { desired: 'v1' }],
+  ['runs the channel\'s release already: no check needed', { running: running('v2'), failureCheck: null }, 'none'],
+  ['outside the rollout: runs previous, no check needed', {
+    instanceId: instanceIn((s) => s >= 50), channel: { kind: 'found', channel: channel({ rollout: { percent: 50 } }) }, failureCheck: null,
+  }, 'none', { desired: 'v1' }],
 ];
 
 describe('decideStep', () => {
@@ -95,7 +112,7 @@ describe('decideStep', () => {
 
   it('covers every step kind', () => {
     const kinds = new Set(cases.map((c) => c[2]));
-    expect([...kinds].sort()).toEqual(['complete-launch-hook', 'drain-for-termination', 'fetch', 'go-back', 'none', 'reload', 'run-last-known-good', 'start', 'switch', 'wait']);
+    expect([...kinds].sort()).toEqual(['check-failures', 'complete-launch-hook', 'drain-for-termination', 'fetch', 'go-back', 'none', 'reload', 'run-last-known-good', 'start', 'switch', 'wait']);
   });
 
   it('a wave not yet due keeps previous and names when to look again', () => {
