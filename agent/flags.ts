@@ -27,6 +27,8 @@ const FLAGS = {
   waves: { flag: '--waves', accepts: 'a whole number from 1 to 100' },
   waveIntervalS: { flag: '--wave-interval', accepts: 'a number of seconds, 0 or more' },
   staleAfterS: { flag: '--stale-after', accepts: 'a number of seconds above 0' },
+  maxFailures: { flag: '--max-failures', accepts: 'a whole number from 1 to 100000' },
+  timeoutS: { flag: '--timeout', accepts: 'a number of seconds above 0' },
   exitAfterS: { flag: '--exit-after', accepts: 'a number of seconds' },
   which: { flag: '--which', noun: 'a policy choice', accepts: 'instance, publisher, both, image or all' },
   partition: { flag: '--partition', noun: 'an ARN partition', accepts: 'aws, aws-cn or aws-us-gov' },

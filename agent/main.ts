@@ -109,21 +109,30 @@ export function buildProgram(): Command {
     .option('--percent <n>', 'share of instances that take it (0-100)', numberFlag('percent'))
     .option('--waves <n>', 'split the rollout into N waves', numberFlag('waves'))
     .option('--wave-interval <seconds>', 'seconds between waves', numberFlag('waveIntervalS'))
-    .action(async (flags: CommonFlags & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number }) => {
+    .option('--max-failures <n>', 'halt the rollout once this many instances failed the release (default 1)', numberFlag('maxFailures'))
+    .option('--wait', 'follow the rollout until every instance in it runs the release healthy (exit 0), or it halts, an instance goes back or --timeout passes (exit 1)')
+    .option('--timeout <seconds>', 'with --wait: how long to wait (default 900)', numberFlag('timeoutS'))
+    .action(async (flags: CommonFlags & { wait?: boolean; timeout?: number; staleAfter?: number } & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number; maxFailures?: number }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
       const { pausedNote, roll, rollWarning } = await import('./commands/roll.ts');
+      const store = await storeFor(flags, log);
       const channel = await roll({
-        store: await storeFor(flags, log), role: flags.role, release: flags.release, actor: actor(), log,
+        store, role: flags.role, release: flags.release, actor: actor(), log,
         ...(flags.percent !== undefined ? { percent: flags.percent } : {}),
         ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
         ...(flags.waveInterval !== undefined ? { waveIntervalS: flags.waveInterval } : {}),
+        ...(flags.maxFailures !== undefined ? { maxFailures: flags.maxFailures } : {}),
       });
       for (const note of [pausedNote(channel), rollWarning(channel)]) if (note) out.info(`note: ${note}`);
-      out.result(
-        `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation}${channel.paused ? ', paused' : ''})`,
-        { channel, paused: channel.paused },
-      );
+      const line = `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation}${channel.paused ? ', paused' : ''})`;
+      if (!flags.wait) {
+        out.result(line, { channel, paused: channel.paused });
+        return;
+      }
+      out.info(line);
+      const { followRollout } = await import('./commands/rollout-wait.ts');
+      await followRollout({ store, role: channel.role, generation: channel.generation, flags, out, log });
     });
 
   storeOptions(program.command('rollback'))
@@ -169,9 +178,16 @@ export function buildProgram(): Command {
     .description('the role\'s channel and every instance\'s last report')
     .requiredOption('--role <role>', 'role')
     .option('--stale-after <seconds>', `flag reports older than this as STALE (default ${DEFAULT_STALE_AFTER_S})`, numberFlag('staleAfterS'))
-    .action(async (flags: CommonFlags & { role: string; staleAfter?: number }) => {
+    .option('--wait', 'follow the rollout under way as herd roll --wait does (exit 0 done, 1 halted, went back or timed out)')
+    .option('--timeout <seconds>', 'with --wait: how long to wait (default 900)', numberFlag('timeoutS'))
+    .action(async (flags: CommonFlags & { wait?: boolean; timeout?: number; staleAfter?: number } & { role: string; staleAfter?: number }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
+      if (flags.wait) {
+        const { followRollout } = await import('./commands/rollout-wait.ts');
+        await followRollout({ store: await storeFor(flags, log), role: flags.role, flags, out, log });
+        return;
+      }
       const { renderStatus, status } = await import('./commands/status.ts');
       const fleet = await status({
         store: await storeFor(flags, log), role: flags.role, log,

@@ -5,7 +5,8 @@ import * as z from '../zod.ts';
 import { IntegrityError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
-import { roleSchema, type Channel, type InstanceReport, type InstanceState } from '../store/schemas.ts';
+import { describeHalt, haltOf } from '../rollout/halt.ts';
+import { roleSchema, type Channel, type FailureMarker, type InstanceReport, type InstanceState } from '../store/schemas.ts';
 import { parseFlag } from '../flags.ts';
 import { DEFAULT_STALE_AFTER_S } from './defaults.ts';
 
@@ -53,6 +54,8 @@ export interface FleetStatus {
   /** Set when the channel exists but does not parse or validate. */
   channelError: string | null;
   instances: InstanceRow[];
+  /** The channel's release failed on these instances for this generation; halted once they reach maxFailures. */
+  rollout: { halted: boolean; maxFailures: number; failures: Array<{ instance: string; reason: string; at: string }>; message: string | null } | null;
   summary: StatusSummary;
   staleAfterS: number;
   generatedAt: string;
@@ -71,7 +74,7 @@ export function formatAge(seconds: number): string {
 
 /** Pure: rows sorted by AZ then instance (unreadable reports last), and the summary. */
 export function buildStatus(input: {
-  role: string; channel: Channel | null; channelError?: string | null; reports: ReportRead[]; now: Date; staleAfterS: number;
+  role: string; channel: Channel | null; channelError?: string | null; reports: ReportRead[]; markers?: FailureMarker[]; now: Date; staleAfterS: number;
 }): FleetStatus {
   const rows = input.reports.map((r) => rowOf(r, input.role, input.now, input.staleAfterS));
   rows.sort((a, b) => compare(a.error === null ? 0 : 1, b.error === null ? 0 : 1) || compare(a.az ?? '', b.az ?? '') || compare(a.instance, b.instance));
@@ -81,6 +84,7 @@ export function buildStatus(input: {
     channel: input.channel,
     channelError: input.channelError ?? null,
     instances: rows,
+    rollout: input.channel ? rolloutOf(input.channel, input.markers ?? []) : null,
     summary: {
       instances: rows.length,
       healthy: fresh.filter((r) => r.healthy === true).length,
@@ -90,6 +94,15 @@ export function buildStatus(input: {
     },
     staleAfterS: input.staleAfterS,
     generatedAt: input.now.toISOString(),
+  };
+}
+
+function rolloutOf(channel: Channel, markers: FailureMarker[]): FleetStatus['rollout'] {
+  const halt = haltOf(channel, markers);
+  return {
+    halted: halt.halted, maxFailures: halt.maxFailures,
+    failures: halt.failures.map((f) => ({ instance: f.instanceId, reason: f.reason, at: f.at })),
+    message: halt.halted ? describeHalt(channel, halt) : null,
   };
 }
 
@@ -148,8 +161,18 @@ function renderChannel(status: FleetStatus): string[] {
     `channel  ${c.role} -> ${c.release} (previous ${c.previous ?? 'none'})`,
     `rollout  ${percent}% ${spread}, from ${startedAt}`,
     `paused   ${c.paused ? 'YES: agents keep what they run' : 'no'}`,
+    ...haltLines(status),
     `updated  generation ${c.generation}, ${c.updatedAt} (${age} ago) by ${c.updatedBy}`,
   ];
+}
+
+function haltLines(status: FleetStatus): string[] {
+  const r = status.rollout;
+  if (!r || r.failures.length === 0) return [];
+  const head = r.halted
+    ? `halted   YES: ${r.failures.length} instance${r.failures.length === 1 ? '' : 's'} failed ${status.channel?.release} (max failures ${r.maxFailures}); the others keep what they run until herd roll or herd rollback`
+    : `failures ${r.failures.length} of ${r.maxFailures} allowed before the rollout halts`;
+  return [head, ...r.failures.map((f) => `         ${f.instance}: ${short(f.reason, 100)} (${f.at})`)];
 }
 
 function summaryLine(status: FleetStatus): string {
@@ -187,8 +210,8 @@ export async function status(input: StatusInput): Promise<FleetStatus> {
     if (!(err instanceof IntegrityError)) throw err;
     channelError = err.message;
   }
-  const reports = await input.store.listReports(role);
-  const result = buildStatus({ role, channel, channelError, reports, now: input.now ?? new Date(), staleAfterS });
+  const [reports, markers] = await Promise.all([input.store.listReports(role), channel ? input.store.listFailureMarkers(role, channel.release) : []]);
+  const result = buildStatus({ role, channel, channelError, reports, markers, now: input.now ?? new Date(), staleAfterS });
   input.log.debug({ role, ...result.summary }, 'status read');
   return result;
 }
