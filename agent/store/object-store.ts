@@ -24,7 +24,7 @@ export interface ObjectStoreInput {
   log: Logger;
   /** An AWS SDK client to use (operator commands, tests); none: the agent's own S3 client. */
   client?: S3Client;
-  /** Fixed keys for the agent's own client (local stores); none: the SDK's default chain. */
+  /** Fixed keys for the agent's own client (local stores); none: the default chain's (credentials.ts). */
   credentials?: Credentials;
 }
 
@@ -60,7 +60,7 @@ export class ObjectStore {
     if (input.client) this.sdkClient = Promise.resolve(input.client);
     this.transport = input.client
       ? sdkTransport(input.client, input.source.bucket)
-      : httpTransport(new S3Http({ source: input.source, ...(input.credentials ? { credentials: input.credentials } : {}) }));
+      : httpTransport(new S3Http({ source: input.source, log: input.log, ...(input.credentials ? { credentials: input.credentials } : {}) }));
     this.log = input.log.child({ module: 'store', source: this.name });
   }
 

@@ -2,13 +2,14 @@
 // (sigv4.ts) over node:http(s) with keep-alive. It replaces the AWS SDK's S3 client on the
 // agent's steady path (a fifth of its memory) and keeps what herd relied on from it: the
 // SDK's default credential chain (env, shared files and profile, SSO, web identity, ECS,
-// IMDSv2 instance profile), 3 attempts with jittered backoff for network errors, 5xx,
+// IMDSv2 instance profile; credentials.ts), 3 attempts with jittered backoff for network errors, 5xx,
 // throttling and clock skew, the bucket's region from a 301, the connect and socket-idle
 // timeouts, and errors that carry the S3 error code as `name` and the status as
 // `$metadata.httpStatusCode`, like the SDK's.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { SourceConfig } from '../config.ts';
 import { http, https } from '../http-modules.ts';
+import type { Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { defaultCredentials, fixedCredentials, type CredentialSource } from './credentials.ts';
 import { s3Target, type S3Target } from './s3-endpoint.ts';
@@ -23,9 +24,10 @@ const MAX_ERROR_BODY = 64 * 1024;
 
 export interface S3HttpInput {
   source: SourceConfig;
-  /** Fixed keys (local stores: demo, tests); otherwise the SDK's default credential chain. */
+  log: Logger;
+  /** Fixed keys (local stores: demo, tests); otherwise the default credential chain's (credentials.ts). */
   credentials?: Credentials;
-  /** AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, as the SDK reads them. */
+  /** AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, and the credential chain's variables, as the SDK reads them. */
   env?: Readonly<Record<string, string | undefined>>;
   /** Retry delay before jitter, doubled each retry (default 100 ms, the SDK's). */
   retryBaseMs?: number;
@@ -88,7 +90,7 @@ export class S3Http {
     this.fips = env.AWS_USE_FIPS_ENDPOINT === 'true';
     this.dualstack = env.AWS_USE_DUALSTACK_ENDPOINT === 'true';
     this.retryBaseMs = input.retryBaseMs ?? 100;
-    this.credentials = input.credentials ? fixedCredentials(input.credentials) : defaultCredentials(this.region);
+    this.credentials = input.credentials ? fixedCredentials(input.credentials) : defaultCredentials({ region: this.region, log: input.log, env });
   }
 
   /** The target of requests in `region` (another one after a region redirect). */

@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../agent/log.ts';
 import { S3Http, S3ResponseError } from '../../agent/store/s3-http.ts';
 import { s3Target } from '../../agent/store/s3-endpoint.ts';
 import { EMPTY_SHA256, encodeKeyPath, sha256Hex, signRequest } from '../../agent/store/sigv4.ts';
@@ -97,7 +98,7 @@ afterEach(async () => {
 
 const keys = { accessKeyId: 'AK', secretAccessKey: 'SK' };
 const client = (endpoint: string, region = 'us-east-1') =>
-  new S3Http({ source: { bucket: 'fleet', prefix: 'herd', endpoint, region }, credentials: keys, env: {}, retryBaseMs: 1 });
+  new S3Http({ source: { bucket: 'fleet', prefix: 'herd', endpoint, region }, log: silentLogger(), credentials: keys, env: {}, retryBaseMs: 1 });
 const signal = () => AbortSignal.timeout(10_000);
 const xmlError = (code: string, message = 'no') => `<?xml version="1.0"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
 
