@@ -1,8 +1,8 @@
 // The role tag through the EC2 API, for instances whose metadata tags are off. Needs
 // ec2:DescribeTags in the instance profile. One DescribeTags request of the EC2 Query API,
-// signed (SigV4, service ec2) with the credentials of the default chain (store/credentials.ts): the SDK's EC2
-// client, which did this before, is 1.6 MB of the bundle's source and stayed in the agent's
-// memory once loaded. An EC2Client given by a caller (tests) is used instead when present.
+// signed (SigV4, service ec2) with the default chain's credentials (store/credentials.ts):
+// the SDK's EC2 client, which did this before, is 1.6 MB of the bundle's source and stayed
+// in the agent's memory once loaded. An EC2Client given by a caller (tests) is used instead when present.
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { IdentityError, describeError } from '../errors.ts';
 import { http, https } from '../http-modules.ts';

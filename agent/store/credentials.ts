@@ -1,13 +1,15 @@
 // Credentials for the agent's own AWS requests (S3, and DescribeTags), in the order of the
 // AWS SDK's default chain: environment, shared config/credentials files and profile,
 // credential_process, SSO, web identity token file, ECS container, EC2 instance profile.
-// The SDK's chain costs about 4 MB resident once loaded, and on an instance it would find
-// nothing but the obvious, so it is loaded only when one of its middle links could answer:
-// keys in the environment are used as its fromEnv uses them, and with nothing else there the
-// instance profile is read with the agent's own metadata client (instance-profile.ts).
+// The SDK's chain (and the parts of @smithy/core it initialises) costs about 1 MB resident
+// in the agent once loaded (its source is in the bundle either way), and on an instance it
+// would find nothing but the obvious, so it is loaded only when one of its middle links
+// could answer: keys in the environment are used as its fromEnv uses them, and with nothing
+// else there the instance profile is read with the agent's own metadata client
+// (instance-profile.ts).
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { ImdsClient } from '../identity/imds-client.ts';
 import type { Logger } from '../log.ts';
 import { instanceProfileCredentials } from './instance-profile.ts';
@@ -77,7 +79,7 @@ function environmentCredentials(env: Env): Credentials | null {
 
 /** The home directory the SDK looks for ~/.aws in: HOME, USERPROFILE, HOMEDRIVE+HOMEPATH, then the OS's. */
 function sdkHomeDir(env: Env, osHomeDir: string): string {
-  return env.HOME || env.USERPROFILE || (env.HOMEPATH ? `${env.HOMEDRIVE ?? 'C:\\'}${env.HOMEPATH}` : osHomeDir);
+  return env.HOME || env.USERPROFILE || (env.HOMEPATH ? `${env.HOMEDRIVE ?? `C:${sep}`}${env.HOMEPATH}` : osHomeDir);
 }
 
 export interface DefaultCredentialsInput {

@@ -100,7 +100,7 @@ describe('readRoleTagViaApi without an SDK client', () => {
 });
 
 describe('resolveIdentity with metadata tags off', () => {
-  it('reads the role tag with DescribeTags in the instance\'s region, credentials from the SDK\'s chain', async () => {
+  it('reads the role tag with DescribeTags in the instance\'s region, credentials from the default chain (the environment)', async () => {
     const imds = await startImdsServer({ instanceId: ID, region: 'eu-west-1', az: 'eu-west-1c', tags: null });
     const ec2 = await fakeEc2({ status: 200, body: tagsXml({ 'herd:role': 'web' }) });
     vi.stubEnv('AWS_ENDPOINT_URL_EC2', ec2.url);
