@@ -2,9 +2,11 @@
 // (sigv4.ts), over the agent's HTTP exchange (http-exchange.ts: keep-alive, timeouts, retries,
 // errors named like the SDK's). It replaces the AWS SDK's S3 client on the agent's steady path
 // (a fifth of its memory) and keeps what herd relied on from it: the SDK's default credential
-// chain (env, shared files and profile, SSO, web identity, ECS, IMDSv2 instance profile), the
+// chain (env, shared files and profile, SSO, web identity, ECS, IMDSv2 instance profile;
+// credentials.ts), the
 // bucket's region from a 301, and the server's clock learnt from a clock-skew refusal.
 import type { SourceConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { defaultCredentials, fixedCredentials, type CredentialSource } from './credentials.ts';
 import {
@@ -15,6 +17,7 @@ import { EMPTY_SHA256, encodeKeyPath, sha256Hex, signRequest, uriEncode, type Cr
 
 export interface S3HttpInput {
   source: SourceConfig;
+  log: Logger;
   /** Fixed keys (local stores: demo, tests); otherwise the SDK's default credential chain. */
   credentials?: Credentials;
   /** AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, as the SDK reads them. */
@@ -44,7 +47,7 @@ export class S3Http implements ObjectClient {
     this.fips = env.AWS_USE_FIPS_ENDPOINT === 'true';
     this.dualstack = env.AWS_USE_DUALSTACK_ENDPOINT === 'true';
     this.retryBaseMs = input.retryBaseMs ?? 100;
-    this.credentials = input.credentials ? fixedCredentials(input.credentials) : defaultCredentials(this.region);
+    this.credentials = input.credentials ? fixedCredentials(input.credentials) : defaultCredentials({ region: this.region, log: input.log, env });
   }
 
   /** The target of requests in `region` (another one after a region redirect). */

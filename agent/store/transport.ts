@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isHttpSource, type AgentSourceConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
 import type { ObjectClient } from './http-exchange.ts';
 import { HttpSource } from './http-source.ts';
 import { listKeys } from './list-objects.ts';
@@ -42,6 +43,7 @@ export interface StoreTransport {
 
 export interface TransportInput {
   source: AgentSourceConfig;
+  log: Logger;
   /** An AWS SDK client to use (operator commands, tests); none: the agent's own client. */
   client?: S3Client | undefined;
   /** Fixed keys for the agent's own S3 client (local stores); none: the SDK's default chain. */
@@ -51,7 +53,7 @@ export interface TransportInput {
 export function transportFor(input: TransportInput): StoreTransport {
   if (isHttpSource(input.source)) return httpTransport(new HttpSource({ source: input.source }));
   if (input.client) return sdkTransport(input.client, input.source.bucket);
-  const s3 = new S3Http({ source: input.source, ...(input.credentials ? { credentials: input.credentials } : {}) });
+  const s3 = new S3Http({ source: input.source, log: input.log, ...(input.credentials ? { credentials: input.credentials } : {}) });
   return { ...httpTransport(s3), list: (prefix, opts) => listKeys(s3, prefix, opts.signal) };
 }
 

@@ -3,6 +3,7 @@
 // retries like the SDK's, a region redirect followed once, clock skew learnt, timeouts that
 // fail instead of hanging, and errors named by S3's code with the status in $metadata.
 import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../agent/log.ts';
 import { HttpResponseError } from '../../agent/store/http-exchange.ts';
 import { S3Http } from '../../agent/store/s3-http.ts';
 import { s3Target } from '../../agent/store/s3-endpoint.ts';
@@ -78,7 +79,7 @@ afterEach(async () => {
 
 const keys = { accessKeyId: 'AK', secretAccessKey: 'SK' };
 const client = (endpoint: string, region = 'us-east-1') =>
-  new S3Http({ source: { bucket: 'fleet', prefix: 'herd', endpoint, region }, credentials: keys, env: {}, retryBaseMs: 1 });
+  new S3Http({ source: { bucket: 'fleet', prefix: 'herd', endpoint, region }, log: silentLogger(), credentials: keys, env: {}, retryBaseMs: 1 });
 const signal = () => AbortSignal.timeout(10_000);
 const xmlError = (code: string, message = 'no') => `<?xml version="1.0"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
 
