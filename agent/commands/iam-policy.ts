@@ -153,7 +153,7 @@ function publisherDocument(s: Settings): PolicyDocument {
   return {
     Version: '2012-10-17',
     Statement: [
-      { Sid: 'ReadRoleAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.releases, k.reports, k.blobs]) },
+      { Sid: 'ReadRoleAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.releases, k.reports, k.failures, k.blobs]) },
       // lib-storage's multipart upload (create, parts, complete) is authorized as s3:PutObject.
       { Sid: 'UploadBlobs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: arns(s, [k.blobs]) },
       {

@@ -15,12 +15,11 @@ import { applyHealthy, drain, prepare, recordFailure, startRelease } from './act
 export type Outcome = 'progress' | 'settled' | 'failed';
 
 export async function act(ctx: Context, step: Step): Promise<Outcome> {
+  if ('check' in step && step.check && await rolloutHalted(ctx, step.check.release, step.check.generation)) return 'progress';
   switch (step.kind) {
     case 'none':
     case 'wait':
       return 'settled';
-    case 'check-failures':
-      return checkFailures(ctx, step.release, step.generation);
     case 'fetch':
       return fetch(ctx, step.desired);
     case 'start':
@@ -43,14 +42,15 @@ export async function act(ctx: Context, step: Step): Promise<Outcome> {
 }
 
 /**
- * Counts the release's failure markers (one listing per release and generation): once
- * rollout.maxFailures instances have failed it, the rollout is halted and this instance keeps
- * what it runs. Markers that cannot be read do not stop a rollout: the check passes, and says so.
+ * Before a step toward the channel's release: counts its failure markers (one listing per
+ * release and generation). Once rollout.maxFailures instances have failed it, the rollout is
+ * halted: true, and the step is not taken (the next pass keeps what runs). Markers that
+ * cannot be read do not stop a rollout: the check passes, and says so.
  */
-async function checkFailures(ctx: Context, release: string, generation: number): Promise<Outcome> {
+async function rolloutHalted(ctx: Context, release: string, generation: number): Promise<boolean> {
   const { parts, memory, conditions } = ctx;
   const channel = memory.channel?.kind === 'found' ? memory.channel.channel : null;
-  if (!channel || channel.release !== release || channel.generation !== generation) return 'progress';
+  if (!channel || channel.release !== release || channel.generation !== generation) return false;
   let markers: FailureMarker[] = [];
   try {
     markers = await parts.sources.failureMarkers(parts.identity.role, release);
@@ -64,7 +64,7 @@ async function checkFailures(ctx: Context, release: string, generation: number):
     conditions.set('Applied', false, 'Halted', reason);
     ctx.log.error({ release, generation, failures: halt.failures.map((f) => f.instanceId) }, 'rollout halted: keeping what runs');
   }
-  return 'progress';
+  return halt.halted;
 }
 
 /** Download and verify while the old app serves; tries each source in order. */

@@ -28,6 +28,8 @@ export class Sources {
   private readonly channels = new Map<string, { channel: Channel; version: ObjectVersion }>();
   /** Whether "no source takes writes" was said (once per set of sources). */
   private saidReadOnly = false;
+  /** The source that gave the channel last: it answers now, so it is asked first for markers. */
+  private answered: string | null = null;
 
   constructor(input: SourcesInput) {
     if (input.stores.length === 0) throw new StoreError('no sources configured');
@@ -62,11 +64,12 @@ export class Sources {
   }
 
   /**
-   * A release's failure markers, from the first source that takes writes (where every agent
-   * writes them, with its reports); none when no source does.
+   * A release's failure markers, from the sources that take writes (where every agent writes
+   * them, with its reports), the one that gave the channel last first; none when no source does.
    */
   async failureMarkers(role: string, releaseId: string): Promise<FailureMarker[]> {
-    const writable = this.stores.filter((s) => s.writable);
+    // The source that just gave the channel first: a primary that hangs costs one deadline per poll, not two.
+    const writable = this.stores.filter((s) => s.writable).sort((a, b) => Number(b.name === this.answered) - Number(a.name === this.answered));
     if (writable.length === 0) return [];
     return this.inOrder(writable, 'failure markers read', (store) => store.listFailureMarkers(role, releaseId), { release: releaseId });
   }
@@ -96,6 +99,7 @@ export class Sources {
         throw err;
       }
       this.onChannelRead(read.kind);
+      if (read.kind !== 'missing') this.answered = store.name;
       if (read.kind === 'not-modified' && cached) return { kind: 'found' as const, channel: cached.channel, source: store.name };
       if (read.kind === 'found') {
         this.channels.set(store.name, { channel: read.channel, version: { etag: read.etag, lastModified: read.lastModified } });

@@ -86,8 +86,9 @@ const cases: Array<[string, Partial<Observed>, StepKind, Record<string, unknown>
   ['paused while serving: keep serving', { channel: { kind: 'found', channel: channel({ paused: true }) } }, 'none', { desired: 'v1' }],
   ['outside a 0% rollout: previous', { channel: { kind: 'found', channel: channel({ rollout: { percent: 0 } }) } }, 'none', { desired: 'v1' }],
   // A rollout that halts itself (agent/rollout/halt.ts): markers are counted once per release and generation.
-  ['the channel\'s release not checked yet: count its failure markers first', { failureCheck: null }, 'check-failures', { release: 'v2', generation: 7 }],
-  ['checked for an older generation: count again', { failureCheck: { release: 'v2', generation: 6, halted: true, reason: 'old' } }, 'check-failures', { generation: 7 }],
+  ['the channel\'s release not checked yet: the switch counts its failure markers first', { failureCheck: null }, 'switch', { check: { release: 'v2', generation: 7 } }],
+  ['not checked yet and not on disk: the fetch counts them first', { failureCheck: null, installed: on('v1') }, 'fetch', { check: { release: 'v2', generation: 7 } }],
+  ['checked for an older generation: count again', { failureCheck: { release: 'v2', generation: 6, halted: true, reason: 'old' } }, 'switch', { check: { release: 'v2', generation: 7 } }],
   ['halted while serving: keep what runs', {
     failureCheck: { release: 'v2', generation: 7, halted: true, reason: 'rollout of v2 halted' },
   }, 'wait', { desired: 'v1', reason: 'rollout of v2 halted' }],
@@ -110,9 +111,13 @@ describe('decideStep', () => {
     expect(step).toMatchObject(fields);
   });
 
+  it('counts failure markers once per release and generation', () => {
+    expect('check' in decideStep(observed())).toBe(false);
+  });
+
   it('covers every step kind', () => {
     const kinds = new Set(cases.map((c) => c[2]));
-    expect([...kinds].sort()).toEqual(['check-failures', 'complete-launch-hook', 'drain-for-termination', 'fetch', 'go-back', 'none', 'reload', 'run-last-known-good', 'start', 'switch', 'wait']);
+    expect([...kinds].sort()).toEqual(['complete-launch-hook', 'drain-for-termination', 'fetch', 'go-back', 'none', 'reload', 'run-last-known-good', 'start', 'switch', 'wait']);
   });
 
   it('a wave not yet due keeps previous and names when to look again', () => {
