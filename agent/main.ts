@@ -180,7 +180,9 @@ export function buildProgram(): Command {
     .option('--stale-after <seconds>', `flag reports older than this as STALE (default ${DEFAULT_STALE_AFTER_S})`, numberFlag('staleAfterS'))
     .option('--wait', 'follow the rollout under way as herd roll --wait does (exit 0 done, 1 halted, went back or timed out)')
     .option('--timeout <seconds>', 'with --wait: how long to wait (default 900)', numberFlag('timeoutS'))
-    .action(async (flags: CommonFlags & { wait?: boolean; timeout?: number; staleAfter?: number } & { role: string; staleAfter?: number }) => {
+    .option('--compare <store>', 'also show the channel generation another store has: s3://BUCKET[/PREFIX] or an http(s):// URL (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--compare-endpoint <url>', 'S3-compatible endpoint for the s3:// stores of --compare')
+    .action(async (flags: CommonFlags & { wait?: boolean; timeout?: number; staleAfter?: number; compare: string[]; compareEndpoint?: string } & { role: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
       if (flags.wait) {
@@ -189,11 +191,15 @@ export function buildProgram(): Command {
         return;
       }
       const { renderStatus, status } = await import('./commands/status.ts');
-      const fleet = await status({
-        store: await storeFor(flags, log), role: flags.role, log,
-        ...(flags.staleAfter !== undefined ? { staleAfterS: flags.staleAfter } : {}),
-      });
-      out.result(renderStatus(fleet), { ...fleet });
+      const store = await storeFor(flags, log);
+      const fleet = await status({ store, role: flags.role, log, ...(flags.staleAfter !== undefined ? { staleAfterS: flags.staleAfter } : {}) });
+      if (flags.compare.length === 0) {
+        out.result(renderStatus(fleet), { ...fleet });
+        return;
+      }
+      const { compareStores, renderStores } = await import('./commands/status-stores.ts');
+      const stores = await compareStores({ role: flags.role, store, compare: flags.compare, endpoint: flags.compareEndpoint, log });
+      out.result(`${renderStatus(fleet)}\n\n${renderStores(stores).join('\n')}`, { ...fleet, stores });
     });
 
   storeOptions(program.command('pull'))
