@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { Agent } from './daemon/index.ts';
-import { agentConfigSchema, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
+import { agentConfigSchema, agentSourceFromFlags, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
 import { describeError, exitCodeOf, UsageError } from './errors.ts';
 import { numberFlag, parseFlag } from './flags.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -109,15 +109,28 @@ export function buildProgram(): Command {
     .description('the role\'s channel and every instance\'s last report')
     .requiredOption('--role <role>', 'role')
     .option('--stale-after <seconds>', `flag reports older than this as STALE (default ${DEFAULT_STALE_AFTER_S})`, numberFlag('staleAfterS'))
-    .action(async (flags: CommonFlags & { role: string; staleAfter?: number }) => {
+    .option('--wait', 'follow the rollout under way as herd roll --wait does (exit 0 done, 1 halted, went back or timed out)')
+    .option('--timeout <seconds>', 'with --wait: how long to wait (default 900)', numberFlag('timeoutS'))
+    .option('--compare <store>', 'also show the channel generation another store has: s3://BUCKET[/PREFIX] or an http(s):// URL (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--compare-endpoint <url>', 'S3-compatible endpoint for the s3:// stores of --compare')
+    .action(async (flags: CommonFlags & { wait?: boolean; timeout?: number; staleAfter?: number; compare: string[]; compareEndpoint?: string } & { role: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
+      if (flags.wait) {
+        const { followRollout } = await import('./commands/rollout-wait.ts');
+        await followRollout({ store: await storeFor(flags, log), role: flags.role, flags, out, log });
+        return;
+      }
       const { renderStatus, status } = await import('./commands/status.ts');
-      const fleet = await status({
-        store: await storeFor(flags, log), role: flags.role, log,
-        ...(flags.staleAfter !== undefined ? { staleAfterS: flags.staleAfter } : {}),
-      });
-      out.result(renderStatus(fleet), { ...fleet });
+      const store = await storeFor(flags, log);
+      const fleet = await status({ store, role: flags.role, log, ...(flags.staleAfter !== undefined ? { staleAfterS: flags.staleAfter } : {}) });
+      if (flags.compare.length === 0) {
+        out.result(renderStatus(fleet), { ...fleet });
+        return;
+      }
+      const { compareStores, renderStores } = await import('./commands/status-stores.ts');
+      const stores = await compareStores({ role: flags.role, store, compare: flags.compare, endpoint: flags.compareEndpoint, log });
+      out.result(`${renderStatus(fleet)}\n\n${renderStores(stores).join('\n')}`, { ...fleet, stores });
     });
 
   storeOptions(program.command('pull'))
@@ -125,14 +138,15 @@ export function buildProgram(): Command {
     .requiredOption('--role <role>', 'role')
     .option('--release <id>', 'release id (default: the channel\'s release)')
     .requiredOption('--data-dir <dir>', 'data directory, e.g. /var/lib/herd')
-    .action(async (flags: CommonFlags & { role: string; release?: string; dataDir: string }) => {
+    .option('--url <url>', 'read from this HTTP(S) source (a CDN or static mirror of the store) instead of a bucket')
+    .action(async (flags: CommonFlags & { role: string; release?: string; dataDir: string; url?: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
       const limits = agentConfigSchema.shape.limits.parse(undefined);
       const { pull } = await import('./commands/pull.ts');
-      // The agent's own S3 client, as on an instance: pull is the agent's fetch, run ahead of time.
+      // The agent's own clients (S3, or the HTTP source --url names), as on an instance: pull is the agent's fetch, run ahead of time.
       const result = await pull({
-        store: new ObjectStore({ source: sourceFromFlags(flags), log }), role: flags.role, dataDir: resolve(flags.dataDir), limits, log,
+        store: new ObjectStore({ source: agentSourceFromFlags(flags), log }), role: flags.role, dataDir: resolve(flags.dataDir), limits, log,
         ...(flags.release !== undefined ? { release: flags.release } : {}),
       });
       out.result(

@@ -18,6 +18,11 @@ export interface CliParts {
 
 interface ChannelFlags { signKey?: string; expiresIn?: number; unsigned?: boolean }
 
+interface RollFlags {
+  role: string; release: string; percent?: number; waves?: number; waveInterval?: number; maxFailures?: number; generation?: number;
+  wait?: boolean; timeout?: number; staleAfter?: number;
+}
+
 const EXPIRES_IN_HELP = `how long the signed channel stays valid (7d, 36h, 90m; default ${DEFAULT_CHANNEL_EXPIRES_IN_S / 86_400}d)`;
 
 /** The flags of every command that writes the channel: sign it, for how long, or write it unsigned over a signed one. */
@@ -52,25 +57,34 @@ export function channelCommands(program: Command, parts: CliParts): void {
     .option('--percent <n>', 'share of instances that take it (0-100)', numberFlag('percent'))
     .option('--waves <n>', 'split the rollout into N waves', numberFlag('waves'))
     .option('--wave-interval <seconds>', 'seconds between waves', numberFlag('waveIntervalS'))
+    .option('--max-failures <n>', 'halt the rollout once this many instances failed the release (default 1)', numberFlag('maxFailures'))
     .option('--generation <n>', 'the new generation, above the channel\'s (default one above; to get above what agents trust after the store was tampered with)', numberFlag('generation'))
-    .action(async (flags: CommonFlags & ChannelFlags & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number; generation?: number }) => {
+    .option('--wait', 'follow the rollout until every instance in it runs the release healthy (exit 0), or it halts, an instance goes back or --timeout passes (exit 1)')
+    .option('--timeout <seconds>', 'with --wait: how long to wait (default 900)', numberFlag('timeoutS'))
+    .action(async (flags: CommonFlags & ChannelFlags & RollFlags) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
       const { pausedNote, roll, rollWarning } = await import('./roll.ts');
       const write = await channelWrite(flags);
+      const store = await storeFor(flags, log);
       const { channel, signedBy } = await roll({
-        store: await storeFor(flags, log), role: flags.role, release: flags.release, actor: actor(), log, write,
+        store, role: flags.role, release: flags.release, actor: actor(), log, write,
         ...(flags.percent !== undefined ? { percent: flags.percent } : {}),
         ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
         ...(flags.waveInterval !== undefined ? { waveIntervalS: flags.waveInterval } : {}),
+        ...(flags.maxFailures !== undefined ? { maxFailures: flags.maxFailures } : {}),
         ...(flags.generation !== undefined ? { generation: flags.generation } : {}),
       });
       for (const note of [pausedNote(channel), rollWarning(channel)]) if (note) out.info(`note: ${note}`);
       signedNote(out, signedBy, channel.expiresAt);
-      out.result(
-        `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation}${channel.paused ? ', paused' : ''})`,
-        { channel, paused: channel.paused, signedBy },
-      );
+      const line = `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation}${channel.paused ? ', paused' : ''})`;
+      if (!flags.wait) {
+        out.result(line, { channel, paused: channel.paused, signedBy });
+        return;
+      }
+      out.info(line);
+      const { followRollout } = await import('./rollout-wait.ts');
+      await followRollout({ store, role: channel.role, generation: channel.generation, flags, out, log });
     });
 
   channelOptions(storeOptions(program.command('rollback')))

@@ -76,6 +76,7 @@ function keysOf(s: Settings) {
     releases: `${layout.releasesPrefix(s.role)}*`,
     blobs: `${blobs}*`,
     reports: layout.report(s.role, '*'),
+    failures: `${layout.failuresPrefix(s.role, '*').slice(0, -'*/'.length)}*`,
     roleTree: `${layout.channel(s.role).slice(0, -'channel.json'.length)}*`,
     agentExecutables: `${layout.agentExecutable(`sha256:${'0'.repeat(64)}`).slice(0, -64)}*`,
     agentPointer: layout.agentPointer(),
@@ -103,11 +104,13 @@ function instanceDocument(s: Settings): PolicyDocument {
   const statements: PolicyStatement[] = [
     { Sid: 'ReadChannelManifestsAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.channelSignature, k.releases, k.blobs]) },
     { Sid: 'WriteReportsOfItsRoleOnly', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.reports]) },
+    // Failure markers: written when a release fails here, counted before applying one (a rollout that halts itself).
+    { Sid: 'WriteAndReadFailureMarkersOfItsRole', Effect: 'Allow', Action: ['s3:PutObject', 's3:GetObject'], Resource: arns(s, [k.failures]) },
     // What the user-data of an image that was not baked fetches at first boot (herd user-data).
     { Sid: 'ReadAgentExecutable', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.agentExecutables]) },
     {
       Sid: 'MissingObjectsAnswer404Not403', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns(s),
-      Condition: { StringLike: { 's3:prefix': [k.channel, k.channelSignature, k.releases, k.blobs, k.agentExecutables] } },
+      Condition: { StringLike: { 's3:prefix': [k.channel, k.channelSignature, k.releases, k.blobs, k.agentExecutables, k.failures] } },
     },
   ];
   if (s.describeTags) {
@@ -151,7 +154,7 @@ function publisherDocument(s: Settings): PolicyDocument {
   return {
     Version: '2012-10-17',
     Statement: [
-      { Sid: 'ReadRoleAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.channelSignature, k.releases, k.reports, k.blobs]) },
+      { Sid: 'ReadRoleAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.channelSignature, k.releases, k.reports, k.failures, k.blobs]) },
       // lib-storage's multipart upload (create, parts, complete) is authorized as s3:PutObject.
       { Sid: 'UploadBlobs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: arns(s, [k.blobs]) },
       {
@@ -215,7 +218,7 @@ export function iamPolicies(input: Omit<IamPolicyInput, 'role'> & { role?: strin
     parts.push([
       `# Instance policy: for the instance profile of ${roleWords}.`,
       `# Reads the channel and its signature, manifests and blobs under ${where}, and the herd executables under agent/sha256/ (for user-data);`,
-      `# writes only reports under roles/${s.role}/instances/.`,
+      `# writes only reports under roles/${s.role}/instances/ and failure markers under roles/${s.role}/failures/ (which it also lists and reads).`,
       ...(s.describeTags ? ['# ec2:DescribeTags is needed only when instance metadata tags are off.'] : []),
       ...(s.autoScalingGroup ? [`# The autoscaling statements let the agent complete the lifecycle hooks of group ${s.autoScalingGroup} (autoScaling in agent.json).`] : []),
       JSON.stringify(data.instance, null, 2),

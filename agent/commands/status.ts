@@ -6,7 +6,8 @@ import { IntegrityError } from '../errors.ts';
 import { readSignature } from '../signing/signature.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
-import { roleSchema, type Channel, type InstanceReport, type InstanceState } from '../store/schemas.ts';
+import { describeHalt, haltOf } from '../rollout/halt.ts';
+import { roleSchema, type Channel, type FailureMarker, type InstanceReport, type InstanceState } from '../store/schemas.ts';
 import { parseFlag } from '../flags.ts';
 import { DEFAULT_STALE_AFTER_S } from './defaults.ts';
 
@@ -66,6 +67,8 @@ export interface FleetStatus {
   /** The channel's expiresAt has passed: agents with trustedKeys refuse it (freeze). */
   expired: boolean;
   instances: InstanceRow[];
+  /** The channel's release failed on these instances for this generation; halted once they reach maxFailures. */
+  rollout: { halted: boolean; maxFailures: number; failures: Array<{ instance: string; reason: string; at: string }>; message: string | null } | null;
   summary: StatusSummary;
   staleAfterS: number;
   generatedAt: string;
@@ -84,7 +87,8 @@ export function formatAge(seconds: number): string {
 
 /** Pure: rows sorted by AZ then instance (unreadable reports last), and the summary. */
 export function buildStatus(input: {
-  role: string; channel: Channel | null; channelError?: string | null; signature?: ChannelSignatureView | null; reports: ReportRead[]; now: Date; staleAfterS: number;
+  role: string; channel: Channel | null; channelError?: string | null; signature?: ChannelSignatureView | null; reports: ReportRead[];
+  markers?: FailureMarker[]; now: Date; staleAfterS: number;
 }): FleetStatus {
   const rows = input.reports.map((r) => rowOf(r, input.role, input.now, input.staleAfterS));
   rows.sort((a, b) => compare(a.error === null ? 0 : 1, b.error === null ? 0 : 1) || compare(a.az ?? '', b.az ?? '') || compare(a.instance, b.instance));
@@ -96,6 +100,7 @@ export function buildStatus(input: {
     signature: input.signature ?? null,
     expired: input.channel?.expiresAt !== undefined && Date.parse(input.channel.expiresAt) < input.now.getTime(),
     instances: rows,
+    rollout: input.channel ? rolloutOf(input.channel, input.markers ?? []) : null,
     summary: {
       instances: rows.length,
       healthy: fresh.filter((r) => r.healthy === true).length,
@@ -105,6 +110,15 @@ export function buildStatus(input: {
     },
     staleAfterS: input.staleAfterS,
     generatedAt: input.now.toISOString(),
+  };
+}
+
+function rolloutOf(channel: Channel, markers: FailureMarker[]): FleetStatus['rollout'] {
+  const halt = haltOf(channel, markers);
+  return {
+    halted: halt.halted, maxFailures: halt.maxFailures,
+    failures: halt.failures.map((f) => ({ instance: f.instanceId, reason: f.reason, at: f.at })),
+    message: halt.halted ? describeHalt(channel, halt) : null,
   };
 }
 
@@ -163,9 +177,19 @@ function renderChannel(status: FleetStatus): string[] {
     `channel  ${c.role} -> ${c.release} (previous ${c.previous ?? 'none'})`,
     `rollout  ${percent}% ${spread}, from ${startedAt}`,
     `paused   ${c.paused ? 'YES: agents keep what they run' : 'no'}`,
+    ...haltLines(status),
     `updated  generation ${c.generation}, ${c.updatedAt} (${age} ago) by ${c.updatedBy}`,
     ...signedLine(status, c),
   ];
+}
+
+function haltLines(status: FleetStatus): string[] {
+  const r = status.rollout;
+  if (!r || r.failures.length === 0) return [];
+  const head = r.halted
+    ? `halted   YES: ${r.failures.length} instance${r.failures.length === 1 ? '' : 's'} failed ${status.channel?.release} (max failures ${r.maxFailures}); the others keep what they run until herd roll or herd rollback`
+    : `failures ${r.failures.length} of ${r.maxFailures} allowed before the rollout halts`;
+  return [head, ...r.failures.map((f) => `         ${f.instance}: ${short(f.reason, 100)} (${f.at})`)];
 }
 
 /** `signed   by key …, expires … (in 6d)`, or what agents with trustedKeys will refuse; nothing for an unsigned channel without expiry. */
@@ -216,9 +240,10 @@ export async function status(input: StatusInput): Promise<FleetStatus> {
     if (!(err instanceof IntegrityError)) throw err;
     channelError = err.message;
   }
-  const signature = channel ? await readChannelSignature(input.store, role) : null;
-  const reports = await input.store.listReports(role);
-  const result = buildStatus({ role, channel, channelError, signature, reports, now: input.now ?? new Date(), staleAfterS });
+  const [reports, markers, signature] = await Promise.all([
+    input.store.listReports(role), channel ? input.store.listFailureMarkers(role, channel.release) : [], channel ? readChannelSignature(input.store, role) : null,
+  ]);
+  const result = buildStatus({ role, channel, channelError, signature, reports, markers, now: input.now ?? new Date(), staleAfterS });
   input.log.debug({ role, ...result.summary }, 'status read');
   return result;
 }

@@ -14,7 +14,7 @@ import type { TrustedKey } from '../signing/keys.ts';
 import type { Sources } from '../store/sources.ts';
 import type { ReleaseRunner } from '../supervisor/release-runner.ts';
 import type { Conditions } from './conditions.ts';
-import type { ChannelView } from './decide.ts';
+import type { ChannelView, FailureCheck } from './decide.ts';
 
 /** Everything built from one agent config. A config change builds a new set, or keeps this one whole. */
 export interface Parts {
@@ -46,6 +46,8 @@ export interface Memory {
   termination: { reason: string; kind: 'spot' | 'lifecycle'; done: boolean } | null;
   /** The launch hook: pending until the first release passes its gate (or none can), then done. */
   launchHook: 'pending' | 'done' | null;
+  /** The last count of a release's failure markers (agent/rollout/halt.ts). */
+  failureCheck: FailureCheck | null;
 }
 
 export interface Context {

@@ -46,7 +46,7 @@ export class Agent {
   private readonly conditions: Conditions;
   private readonly memory: Memory = {
     local: emptyState(), previous: null, channel: null, channelTrust: { record: null, last: null, refused: false },
-    fetchFailed: null, termination: null, launchHook: null,
+    fetchFailed: null, termination: null, launchHook: null, failureCheck: null,
   };
   private readonly reporter: Reporter;
   private readonly loop: ReconcileLoop;
@@ -66,7 +66,7 @@ export class Agent {
     this.conditions = new Conditions(() => this.reporter.changed());
     this.reporter = new Reporter({
       build: () => (this.parts ? reportOf(this.view()) : null),
-      write: (report) => (this.parts as Parts).sources.first('instance report write', (store) => store.putReport(report)),
+      write: (report) => (this.parts as Parts).sources.write('instance report write', (store) => store.putReport(report)),
       log: this.log,
     });
     this.loop = new ReconcileLoop({

@@ -33,6 +33,7 @@ export async function observe(ctx: Context, poll: boolean): Promise<Observed> {
     fetchFailed: memory.fetchFailed,
     termination: memory.termination,
     launchHookPending: memory.launchHook === 'pending',
+    failureCheck: memory.failureCheck,
   };
 }
 

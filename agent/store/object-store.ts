@@ -1,26 +1,27 @@
 // The object-store protocol for one source: channel, manifests, blobs and reports.
 // Every document read is parsed through its schema; every failure becomes a StoreError
-// (or NotFoundError / ConflictError) naming the object. Objects move through a transport:
-// the agent's own S3 client unless an SDK client is given (transport.ts).
+// (or NotFoundError / ConflictError) naming the object. Objects move through a transport
+// (transport.ts): the agent's own S3 client, an SDK client when one is given, or plain GETs
+// for an HTTP(S) source, which is read-only.
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { SourceConfig } from '../config.ts';
+import { isHttpSource, type AgentSourceConfig, type SourceConfig } from '../config.ts';
 import { ConflictError, IntegrityError, NotFoundError, StoreError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parseJson, parseWith } from '../validate.ts';
 import { describeSource, layoutFor, type Layout } from './layout.ts';
 import type { Listing } from './listing.ts';
-import { S3Http } from './s3-http.ts';
+import { readDocument, readDocumentBytes } from './read-document.ts';
 import type { Credentials } from './sigv4.ts';
 import {
-  agentPointerSchema, channelSchema, instanceReportSchema, releaseManifestSchema,
-  type AgentPointer, type Channel, type InstanceReport, type ReleaseManifest,
+  agentPointerSchema, channelSchema, failureMarkerSchema, instanceReportSchema, releaseManifestSchema,
+  type AgentPointer, type Channel, type FailureMarker, type InstanceReport, type ReleaseManifest,
 } from './schemas.ts';
-import { httpTransport, sdkTransport, type StoreTransport } from './transport.ts';
+import { isNotFound, statusOf, transportFor, type ObjectVersion, type StoreTransport } from './transport.ts';
 
 export interface ObjectStoreInput {
-  source: SourceConfig;
+  source: AgentSourceConfig;
   log: Logger;
   /** An AWS SDK client to use (operator commands, tests); none: the agent's own S3 client. */
   client?: S3Client;
@@ -30,12 +31,10 @@ export interface ObjectStoreInput {
 
 export type ChannelRead =
   /** `bytes`: the channel exactly as stored, which a signature covers. */
-  | { kind: 'found'; channel: Channel; bytes: Buffer; etag: string | null }
+  | { kind: 'found'; channel: Channel; bytes: Buffer; etag: string | null; lastModified: string | null }
   | { kind: 'not-modified' }
   | { kind: 'missing' };
 
-/** Documents are small; anything larger than this is refused before parsing. */
-const MAX_DOCUMENT_BYTES = 1024 * 1024;
 /**
  * A document (channel, manifest, signature, report), or a blob's first byte, that has not
  * come within this, retries included, is not coming: a store that accepts connections and
@@ -44,9 +43,11 @@ const MAX_DOCUMENT_BYTES = 1024 * 1024;
 const DOCUMENT_DEADLINE_MS = 10_000;
 
 export class ObjectStore {
-  readonly source: SourceConfig;
+  readonly source: AgentSourceConfig;
   readonly layout: Layout;
   readonly name: string;
+  /** False for an HTTP(S) source: reports go to the next source that takes writes. */
+  readonly writable: boolean;
   private readonly transport: StoreTransport;
   private readonly credentials: Credentials | undefined;
   /** The SDK client, for what only it does (listing, multipart uploads): the one given, or one made on first use. */
@@ -55,29 +56,28 @@ export class ObjectStore {
 
   constructor(input: ObjectStoreInput) {
     this.source = input.source;
-    this.layout = layoutFor(input.source.prefix);
+    // An HTTP source's URL already ends where the layout starts.
+    this.layout = layoutFor(isHttpSource(input.source) ? '' : input.source.prefix);
     this.name = describeSource(input.source);
+    this.writable = !isHttpSource(input.source);
     this.credentials = input.credentials;
     if (input.client) this.sdkClient = Promise.resolve(input.client);
-    this.transport = input.client
-      ? sdkTransport(input.client, input.source.bucket)
-      : httpTransport(new S3Http({ source: input.source, ...(input.credentials ? { credentials: input.credentials } : {}) }));
+    this.transport = transportFor(input);
     this.log = input.log.child({ module: 'store', source: this.name });
   }
 
-  /** Reads the role's channel; with `etag`, an unchanged channel costs a 304 and no body. */
-  async getChannel(role: string, etag?: string | null): Promise<ChannelRead> {
+  /** Reads the role's channel; `since` the version read last, an unchanged channel costs a 304 and no body. */
+  async getChannel(role: string, since?: ObjectVersion | null): Promise<ChannelRead> {
     const key = this.layout.channel(role);
     try {
       const read = await this.withinDeadline(key, async (signal) => {
-        const out = await this.transport.get(key, { ...(etag ? { ifNoneMatch: etag } : {}), signal });
-        return out && { bytes: await readDocumentBytes(out.body, key), etag: out.etag };
+        const out = await this.transport.get(key, { since, signal });
+        return out && { bytes: await readDocumentBytes(out.body, key), etag: out.etag, lastModified: out.lastModified };
       });
       if (!read) return { kind: 'not-modified' };
-      const { bytes, etag: newEtag } = read;
-      const channel = parseWith(channelSchema, parseJson(bytes.toString('utf8'), key, integrity), key, integrity);
+      const channel = parseWith(channelSchema, parseJson(read.bytes.toString('utf8'), key, integrity), key, integrity);
       if (channel.role !== role) throw new IntegrityError(`${key}: names role "${channel.role}", expected "${role}"`);
-      return { kind: 'found', channel, bytes, etag: newEtag };
+      return { kind: 'found', channel, bytes: read.bytes, etag: read.etag, lastModified: read.lastModified };
     } catch (err) {
       if (statusOf(err) === 304) return { kind: 'not-modified' };
       if (isNotFound(err)) return { kind: 'missing' };
@@ -225,6 +225,34 @@ export class ObjectStore {
     }));
   }
 
+  /** Records that `marker.release` failed on an instance (agent/rollout/halt.ts). */
+  async putFailureMarker(role: string, marker: FailureMarker): Promise<void> {
+    await this.putJson(this.layout.failure(role, marker.release, marker.instanceId), marker, {});
+  }
+
+  /** The failure markers of a release: one listing (the agent's own, or the SDK's) and a read of each; unreadable ones are skipped. */
+  async listFailureMarkers(role: string, releaseId: string): Promise<FailureMarker[]> {
+    const prefix = this.layout.failuresPrefix(role, releaseId);
+    const list = this.transport.list?.bind(this.transport);
+    if (!list) throw new StoreError(`${this.name} cannot list objects: failure markers are read from a bucket`);
+    let keys: string[];
+    try {
+      keys = (await this.withinDeadline(prefix, (signal) => list(prefix, { signal }))).filter((k) => k.endsWith('.json'));
+    } catch (err) {
+      throw this.wrap(err, 'list', prefix);
+    }
+    const read = await Promise.all(keys.map(async (key) => {
+      try {
+        const text = await this.withinDeadline(key, async (signal) => readDocument((await this.transport.get(key, { signal }))?.body, key));
+        return parseWith(failureMarkerSchema, parseJson(text, key, integrity), key, integrity);
+      } catch (err) {
+        this.log.warn({ key, err: (err as Error).message }, 'skipping a failure marker that cannot be read');
+        return null;
+      }
+    }));
+    return read.filter((m): m is FailureMarker => m !== null);
+  }
+
   /** Roles with anything stored under roles/ (one listing with a delimiter; herd mirror --all). */
   async listRoles(): Promise<string[]> {
     const prefix = this.layout.rolesPrefix();
@@ -240,7 +268,7 @@ export class ObjectStore {
   private async list(prefix: string, delimiter?: string): Promise<Listing> {
     try {
       const { listPrefix } = await import('./listing.ts');
-      return await listPrefix(await this.sdk(), this.source.bucket, prefix, delimiter);
+      return await listPrefix(await this.sdk(), this.bucketSource().bucket, prefix, delimiter);
     } catch (err) {
       throw this.wrap(err, 'list', prefix);
     }
@@ -261,7 +289,7 @@ export class ObjectStore {
     const upload = new Upload({
       client: await this.sdk(),
       params: {
-        Bucket: this.source.bucket, Key: input.key, Body: createReadStream(input.file, { highWaterMark: 1024 * 1024 }),
+        Bucket: this.bucketSource().bucket, Key: input.key, Body: createReadStream(input.file, { highWaterMark: 1024 * 1024 }),
         ContentType: input.contentType, ContentLength: input.size,
       },
       partSize: 16 * 1024 * 1024,
@@ -297,8 +325,14 @@ export class ObjectStore {
 
   /** The SDK client, made on first use when none was given (only publishers and `status` need it). */
   private sdk(): Promise<S3Client> {
-    this.sdkClient ??= import('./client.ts').then(({ createS3Client }) => createS3Client(this.source, this.credentials));
+    this.sdkClient ??= import('./client.ts').then(({ createS3Client }) => createS3Client(this.bucketSource(), this.credentials));
     return this.sdkClient;
+  }
+
+  /** The source as a bucket, for what only S3 does (listing, uploads); an HTTP source has none. */
+  private bucketSource(): SourceConfig {
+    if (isHttpSource(this.source)) throw new StoreError(`${this.name} is a read-only HTTP source: it cannot list or take uploads`);
+    return this.source;
   }
 
   /** Runs one exchange with the store under DOCUMENT_DEADLINE_MS; past it, the request is aborted and a StoreError says so. */
@@ -338,33 +372,3 @@ export function encodeDocument(doc: unknown): Buffer {
 }
 
 const integrity = (message: string) => new IntegrityError(message);
-
-function statusOf(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
-
-function isNotFound(err: unknown): boolean {
-  const name = (err as { name?: string })?.name;
-  return statusOf(err) === 404 || name === 'NoSuchKey' || name === 'NotFound';
-}
-
-/** A small document as text (see readDocumentBytes). */
-async function readDocument(body: Readable | undefined, key: string): Promise<string> {
-  return (await readDocumentBytes(body, key)).toString('utf8');
-}
-
-/** Reads a small document body as its exact bytes, refusing one larger than MAX_DOCUMENT_BYTES. */
-async function readDocumentBytes(body: Readable | undefined, key: string): Promise<Buffer> {
-  if (!body) throw new StoreError(`${key}: empty response body`);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += (chunk as Buffer).length;
-    if (total > MAX_DOCUMENT_BYTES) {
-      body.destroy();
-      throw new IntegrityError(`${key}: larger than ${MAX_DOCUMENT_BYTES} bytes, refused`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}

@@ -177,6 +177,20 @@ describe('herd mirror', () => {
     const channel = await to.getChannel('web');
     expect(channel.kind === 'found' && channel.channel.release).toBe('v3');
   });
+  it('herd status --compare shows which channel generation each store has, BEHIND when a roll is not mirrored', async () => {
+    // The source against itself: the same generation.
+    const same = await herd('status', '--role', 'web', '--compare', `s3://${src.bucket}/herd`, '--compare-endpoint', src.s3.endpoint, '--json');
+    expect(same.code, same.stderr).toBe(0);
+    expect((JSON.parse(same.stdout).stores as Array<{ standing: string }>).map((s) => s.standing)).toEqual(['same', 'same']);
+    // The mirror: the last channel named a release the mirror refused, so it was not copied.
+    const behind = await herd('status', '--role', 'web', '--compare', `s3://${dst.bucket}/herd`, '--compare-endpoint', dst.s3.endpoint);
+    expect(behind.code).toBe(0);
+    const line = behind.stdout.split('\n').find((l) => l.includes(`s3://${dst.bucket}/herd`));
+    expect(line).toMatch(/: generation \d+ -> v\d+  BEHIND$/);
+    const bad = await herd('status', '--role', 'web', '--compare', 'ftp://x');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--compare takes s3://BUCKET[/PREFIX] or an http(s):// URL');
+  });
 
   it('copies a signed channel with its signature byte for byte, follows a re-sign, and with --trusted-key refuses one that does not verify', async () => {
     expect((await herd('publish', '--role', 'sig', '--code', HELLO_APP, '--release', 's1', '--sign-key', signKey)).code).toBe(0);

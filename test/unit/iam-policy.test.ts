@@ -56,8 +56,15 @@ describe('the instance policy', () => {
   it('lists only what it may read, so a missing object answers 404 rather than 403', () => {
     expect(statement(policy, 'MissingObjectsAnswer404Not403')).toEqual({
       Sid: 'MissingObjectsAnswer404Not403', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['arn:aws:s3:::fleet-bucket'],
-      Condition: { StringLike: { 's3:prefix': ['herd/roles/web/channel.json', 'herd/roles/web/channel.json.sig', 'herd/roles/web/releases/*', 'herd/blobs/sha256/*', 'herd/agent/sha256/*'] } },
+      Condition: { StringLike: { 's3:prefix': ['herd/roles/web/channel.json', 'herd/roles/web/channel.json.sig', 'herd/roles/web/releases/*', 'herd/blobs/sha256/*', 'herd/agent/sha256/*', 'herd/roles/web/failures/*'] } },
     });
+  });
+
+  it('writes, lists and reads failure markers of its own role only', () => {
+    const marker = layout.failure('web', 'v2', 'i-0abc');
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', marker)).toBe(true);
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', marker)).toBe(true);
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.failure('api', 'v2', 'i-0abc'))).toBe(false);
   });
 
   it('reads the herd executables the user-data fetches, and not the pointer publish-agent rewrites', () => {
