@@ -3,31 +3,18 @@
 // (or NotFoundError / ConflictError) naming the object. Objects move through a transport
 // (transport.ts): the agent's own S3 client, an SDK client when one is given, or plain GETs
 // for an HTTP(S) source, which is read-only.
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { isHttpSource, type AgentSourceConfig, type SourceConfig } from '../config.ts';
 import { ConflictError, IntegrityError, NotFoundError, StoreError } from '../errors.ts';
-import type { Logger } from '../log.ts';
 import { parseJson, parseWith } from '../validate.ts';
-import { describeSource, layoutFor, type Layout } from './layout.ts';
-import type { Listing } from './listing.ts';
 import { readDocument, readDocumentBytes } from './read-document.ts';
-import type { Credentials } from './sigv4.ts';
 import {
   agentPointerSchema, channelSchema, failureMarkerSchema, instanceReportSchema, releaseManifestSchema,
   type AgentPointer, type Channel, type FailureMarker, type InstanceReport, type ReleaseManifest,
 } from './schemas.ts';
-import { isNotFound, statusOf, transportFor, type ObjectVersion, type StoreTransport } from './transport.ts';
+import { encodeDocument, integrity, StoredObjects } from './stored-objects.ts';
+import { isNotFound, statusOf, type ObjectVersion } from './transport.ts';
 
-export interface ObjectStoreInput {
-  source: AgentSourceConfig;
-  log: Logger;
-  /** An AWS SDK client to use (operator commands, tests); none: the agent's own S3 client. */
-  client?: S3Client;
-  /** Fixed keys for the agent's own client (local stores); none: the SDK's default chain. */
-  credentials?: Credentials;
-}
+export type { ObjectStoreInput } from './stored-objects.ts';
 
 export type ChannelRead =
   /** `bytes`: the channel exactly as stored, which a signature covers. */
@@ -35,37 +22,7 @@ export type ChannelRead =
   | { kind: 'not-modified' }
   | { kind: 'missing' };
 
-/**
- * A document (channel, manifest, signature, report), or a blob's first byte, that has not
- * come within this, retries included, is not coming: a store that accepts connections and
- * never answers is down, and must not hold a poll, or the failover to the next source, for ever.
- */
-const DOCUMENT_DEADLINE_MS = 10_000;
-
-export class ObjectStore {
-  readonly source: AgentSourceConfig;
-  readonly layout: Layout;
-  readonly name: string;
-  /** False for an HTTP(S) source: reports go to the next source that takes writes. */
-  readonly writable: boolean;
-  private readonly transport: StoreTransport;
-  private readonly credentials: Credentials | undefined;
-  /** The SDK client, for what only it does (listing, multipart uploads): the one given, or one made on first use. */
-  private sdkClient: Promise<S3Client> | undefined;
-  private readonly log: Logger;
-
-  constructor(input: ObjectStoreInput) {
-    this.source = input.source;
-    // An HTTP source's URL already ends where the layout starts.
-    this.layout = layoutFor(isHttpSource(input.source) ? '' : input.source.prefix);
-    this.name = describeSource(input.source);
-    this.writable = !isHttpSource(input.source);
-    this.credentials = input.credentials;
-    if (input.client) this.sdkClient = Promise.resolve(input.client);
-    this.transport = transportFor(input);
-    this.log = input.log.child({ module: 'store', source: this.name });
-  }
-
+export class ObjectStore extends StoredObjects {
   /** Reads the role's channel; `since` the version read last, an unchanged channel costs a 304 and no body. */
   async getChannel(role: string, since?: ObjectVersion | null): Promise<ChannelRead> {
     const key = this.layout.channel(role);
@@ -215,14 +172,7 @@ export class ObjectStore {
   /** Every instance report of a role; unparseable ones are returned as errors, not dropped. */
   async listReports(role: string): Promise<Array<InstanceReport | { key: string; error: string }>> {
     const keys = (await this.list(this.layout.reportsPrefix(role))).keys.filter((k) => k.endsWith('.json'));
-    return Promise.all(keys.map(async (key) => {
-      try {
-        const text = await readDocument((await this.transport.get(key, {}))?.body, key);
-        return parseWith(instanceReportSchema, parseJson(text, key, integrity), key, integrity);
-      } catch (err) {
-        return { key, error: (err as Error).message };
-      }
-    }));
+    return this.readEach(keys, instanceReportSchema, (key, err) => ({ key, error: err.message }));
   }
 
   /** Records that `marker.release` failed on an instance (agent/rollout/halt.ts). */
@@ -241,15 +191,10 @@ export class ObjectStore {
     } catch (err) {
       throw this.wrap(err, 'list', prefix);
     }
-    const read = await Promise.all(keys.map(async (key) => {
-      try {
-        const text = await this.withinDeadline(key, async (signal) => readDocument((await this.transport.get(key, { signal }))?.body, key));
-        return parseWith(failureMarkerSchema, parseJson(text, key, integrity), key, integrity);
-      } catch (err) {
-        this.log.warn({ key, err: (err as Error).message }, 'skipping a failure marker that cannot be read');
-        return null;
-      }
-    }));
+    const read = await this.readEach(keys, failureMarkerSchema, (key, err) => {
+      this.log.warn({ key, err: err.message }, 'skipping a failure marker that cannot be read');
+      return null;
+    });
     return read.filter((m): m is FailureMarker => m !== null);
   }
 
@@ -265,95 +210,6 @@ export class ObjectStore {
     return (await this.list(prefix, '/')).keys.filter((k) => k.endsWith('.json')).map((k) => k.slice(prefix.length, -'.json'.length));
   }
 
-  private async list(prefix: string, delimiter?: string): Promise<Listing> {
-    try {
-      const { listPrefix } = await import('./listing.ts');
-      return await listPrefix(await this.sdk(), this.bucketSource().bucket, prefix, delimiter);
-    } catch (err) {
-      throw this.wrap(err, 'list', prefix);
-    }
-  }
-
-  private async headKey(key: string): Promise<number | null> {
-    try {
-      return (await this.withinDeadline(key, (signal) => this.transport.head(key, { signal }))) ?? 0;
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw this.wrap(err, 'check', key);
-    }
-  }
-
-  private async uploadFile(input: { key: string; file: string; size: number; contentType: string; onProgress?: (sent: number) => void }): Promise<void> {
-    // Loaded on use: only publishers upload, and agents should not carry it in memory.
-    const { Upload } = await import('@aws-sdk/lib-storage');
-    const upload = new Upload({
-      client: await this.sdk(),
-      params: {
-        Bucket: this.bucketSource().bucket, Key: input.key, Body: createReadStream(input.file, { highWaterMark: 1024 * 1024 }),
-        ContentType: input.contentType, ContentLength: input.size,
-      },
-      partSize: 16 * 1024 * 1024,
-      queueSize: 4,
-      leavePartsOnError: false,
-    });
-    if (input.onProgress) upload.on('httpUploadProgress', (p) => input.onProgress?.(p.loaded ?? 0));
-    try {
-      await upload.done();
-    } catch (err) {
-      throw this.wrap(err, 'upload', input.key);
-    }
-  }
-
-  private async putJson(key: string, doc: unknown, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<void> {
-    await this.putBytes(key, encodeDocument(doc), 'application/json', cond);
-  }
-
-  private async putBytes(key: string, body: Buffer, contentType: string, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<string | null> {
-    try {
-      const etag = await this.withinDeadline(key, (signal) => this.transport.put(key, body, {
-        contentType, signal, ...(cond.IfMatch ? { ifMatch: cond.IfMatch } : {}), ...(cond.IfNoneMatch ? { ifNoneMatch: cond.IfNoneMatch } : {}),
-      }));
-      this.log.debug({ key, bytes: body.length }, 'wrote object');
-      return etag;
-    } catch (err) {
-      if (statusOf(err) === 412 || statusOf(err) === 409) {
-        throw new ConflictError(`${this.name}/${key} changed or exists already (conditional write refused)`, { cause: err });
-      }
-      throw this.wrap(err, 'write', key);
-    }
-  }
-
-  /** The SDK client, made on first use when none was given (only publishers and `status` need it). */
-  private sdk(): Promise<S3Client> {
-    this.sdkClient ??= import('./client.ts').then(({ createS3Client }) => createS3Client(this.bucketSource(), this.credentials));
-    return this.sdkClient;
-  }
-
-  /** The source as a bucket, for what only S3 does (listing, uploads); an HTTP source has none. */
-  private bucketSource(): SourceConfig {
-    if (isHttpSource(this.source)) throw new StoreError(`${this.name} is a read-only HTTP source: it cannot list or take uploads`);
-    return this.source;
-  }
-
-  /** Runs one exchange with the store under DOCUMENT_DEADLINE_MS; past it, the request is aborted and a StoreError says so. */
-  private async withinDeadline<T>(key: string, exchange: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), DOCUMENT_DEADLINE_MS);
-    try {
-      return await exchange(controller.signal);
-    } catch (err) {
-      if (controller.signal.aborted) throw new StoreError(`cannot reach ${this.name}/${key}: no answer within ${DOCUMENT_DEADLINE_MS / 1000}s`);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private wrap(err: unknown, verb: string, key: string): Error {
-    if (err instanceof StoreError || err instanceof IntegrityError) return err;
-    const code = (err as { name?: string }).name ?? 'Error';
-    return new StoreError(`cannot ${verb} ${this.name}/${key}: ${code}${statusOf(err) ? ` (HTTP ${statusOf(err)})` : ''}`, { cause: err });
-  }
 }
 
 /** A conditional write: `ifMatch` an ETag read before, or `ifNoneMatch` (only when absent). */
@@ -366,9 +222,4 @@ function conditionHeaders(cond: WriteCondition): { IfMatch?: string; IfNoneMatch
   return { ...(cond.ifMatch ? { IfMatch: cond.ifMatch } : {}), ...(cond.ifNoneMatch ? { IfNoneMatch: '*' } : {}) };
 }
 
-/** A document's bytes as herd writes them: pretty-printed JSON (two-space indent) and a newline. */
-export function encodeDocument(doc: unknown): Buffer {
-  return Buffer.from(`${JSON.stringify(doc, null, 2)}\n`);
-}
-
-const integrity = (message: string) => new IntegrityError(message);
+export { encodeDocument } from './stored-objects.ts';
