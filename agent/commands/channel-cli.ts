@@ -106,31 +106,23 @@ export function channelCommands(program: Command, parts: CliParts): void {
       );
     });
 
-  channelOptions(storeOptions(program.command('pause')))
-    .description('stop the role\'s rollout: agents keep what they run until resumed')
-    .requiredOption('--role <role>', 'role')
-    .action(async (flags: CommonFlags & ChannelFlags & { role: string }) => {
-      const log = cliLogger(flags);
-      const out = createOutput({ json: flags.json ?? false });
-      const { describePause, setPaused } = await import('./pause.ts');
-      const write = await channelWrite(flags);
-      const result = await setPaused({ store: await storeFor(flags, log), role: flags.role, paused: true, actor: actor(), log, write });
-      signedNote(out, result.signedBy, result.channel.expiresAt);
-      out.result(describePause(result), { ...result });
-    });
-
-  channelOptions(storeOptions(program.command('resume')))
-    .description('continue the role\'s paused rollout')
-    .requiredOption('--role <role>', 'role')
-    .action(async (flags: CommonFlags & ChannelFlags & { role: string }) => {
-      const log = cliLogger(flags);
-      const out = createOutput({ json: flags.json ?? false });
-      const { describePause, setPaused } = await import('./pause.ts');
-      const write = await channelWrite(flags);
-      const result = await setPaused({ store: await storeFor(flags, log), role: flags.role, paused: false, actor: actor(), log, write });
-      signedNote(out, result.signedBy, result.channel.expiresAt);
-      out.result(describePause(result), { ...result });
-    });
+  for (const [name, paused, what] of [
+    ['pause', true, 'stop the role\'s rollout: agents keep what they run until resumed'],
+    ['resume', false, 'continue the role\'s paused rollout'],
+  ] as const) {
+    channelOptions(storeOptions(program.command(name)))
+      .description(what)
+      .requiredOption('--role <role>', 'role')
+      .action(async (flags: CommonFlags & ChannelFlags & { role: string }) => {
+        const log = cliLogger(flags);
+        const out = createOutput({ json: flags.json ?? false });
+        const { describePause, setPaused } = await import('./pause.ts');
+        const write = await channelWrite(flags);
+        const result = await setPaused({ store: await storeFor(flags, log), role: flags.role, paused, actor: actor(), log, write });
+        signedNote(out, result.signedBy, result.channel.expiresAt);
+        out.result(describePause(result), { ...result });
+      });
+  }
 
   storeOptions(program.command('resign'))
     .description('sign the role\'s channel again with a later expiry (for a scheduled job); nothing else changes')
