@@ -64,7 +64,8 @@ export class Agent {
     this.reporter = new Reporter({
       build: () => (this.parts ? reportOf(this.view()) : null),
       write: (report) => (this.parts as Parts).sources.first('instance report write', (store) => store.putReport(report)),
-      log: this.log,
+      heartbeatMs: () => this.config.reportHeartbeatS * 1000,
+      log: this.log, now: () => this.clock.now(),
     });
     this.loop = new ReconcileLoop({
       pass: (poll) => this.pass(poll),
