@@ -1,0 +1,408 @@
+// A fleet of agents over simulated time, for npm run bench:scale. Each simulated agent runs the
+// agent's own timing and decisions: beginPass/afterPass (the loop), pollDelayMs/retryDelayMs
+// (jitter and backoff), decideStep (what to do next, which runs decideRelease: slots and
+// waves), Conditions (what counts as a change) and nextReportAt (report debounce and
+// heartbeat). Only the I/O is modelled: a store request is counted and answered at once, and a
+// fetch, a drain, a stop and a start take the time given in `timings`. Deterministic for a seed.
+import { Conditions } from '../../agent/daemon/conditions.ts';
+import { decideStep, type ChannelView, type Step } from '../../agent/daemon/decide.ts';
+import { afterPass, beginPass, type LoopSchedule, type PassOutcome } from '../../agent/daemon/loop.ts';
+import { nextReportAt, type ReportTimes } from '../../agent/daemon/reporter.ts';
+import { slotOf } from '../../agent/rollout/decide.ts';
+import { pollDelayMs, retryDelayMs } from '../../agent/rollout/plan.ts';
+import { layoutFor } from '../../agent/store/layout.ts';
+import type { ReleaseManifest } from '../../agent/store/schemas.ts';
+import type { RequestKind, StoreType } from './scale-prices.ts';
+import { EventQueue, mulberry32 } from './scale-events.ts';
+import { RateCounter, scopesOf, type RateScopes } from './scale-rates.ts';
+import { channelAt, makeChannel, makeRelease, ROLE } from './scale-world.ts';
+
+export interface SourceSpec {
+  name: string;
+  type: StoreType;
+  /** Takes report writes (a CDN does not; reports go to the first source that does). */
+  writable: boolean;
+  /** From the roll until this source serves the new channel: a mirror's pass, a CDN's cache. */
+  channelDelayMs?: number;
+  /** The channel as this many copies under their own prefixes, an instance reading copy slot % n. Modelled only: herd writes one. */
+  channelCopies?: number;
+  /** Unreachable over these [from, to) windows, in ms after measuring starts. */
+  down?: ReadonlyArray<readonly [number, number]>;
+}
+
+export interface SimInput {
+  instances: number;
+  sources: readonly SourceSpec[];
+  settings: { pollIntervalS: number; reportHeartbeatS: number; drainS: number };
+  /** Uniform ranges, in ms, of what the modelled I/O takes. */
+  timings: { fetchMs: readonly [number, number]; stopMs: readonly [number, number]; startMs: readonly [number, number] };
+  /** Bytes of the code bundle each instance downloads in a roll. */
+  codeBytes: number;
+  seed: number;
+  /** The idle window measured before the roll. */
+  idleMs: number;
+  roll: { percent: number; waves: number; waveIntervalS: number } | null;
+  /** How long after the roll to keep going (default: the waves plus 90 s). */
+  afterRollMs?: number;
+}
+
+/** One kind of request to one type of source, counted over the idle window for the whole fleet. */
+export interface IdleCount { type: StoreType; kind: RequestKind; n: number; bytes: number }
+
+export interface SimResult {
+  input: SimInput;
+  /** Measuring starts here (after a warm-up); the roll, if any, is at rollAtMs; the run ends at endMs. */
+  startMs: number;
+  rollAtMs: number | null;
+  endMs: number;
+  rates: RateCounter;
+  /** The most report writes one instance made in one second (each report key has one writer). */
+  reportKeyPeakPerS: number;
+  idle: { windowS: number; counts: IdleCount[]; byWhat: Map<string, number> };
+  /** Requests from the roll to the end of the run, by what they were for. */
+  rollByWhat: Map<string, number>;
+  /** Per instance in the rollout: ms from the roll until it ran the new release healthy; and the same without its drain. */
+  latency: { withDrain: number[]; withoutDrain: number[]; notApplied: number; inRollout: number };
+  passes: number;
+}
+
+const SESSION_MS = 5 * 60_000;
+/** A CreateSession credential is renewed when less than this is left (assumed, as the AWS SDKs do ahead of expiry). */
+const SESSION_RENEW_MS = 60_000;
+const CHANNEL_BYTES = 420;
+const REPORT_BYTES = 430;
+const MANIFEST_BYTES = 700;
+
+type Method = 'GET' | 'PUT' | 'SESSION';
+
+interface Agent {
+  index: number;
+  id: string;
+  slot: number;
+  /** False while the idle state is set up: those changes were reported long ago. */
+  live: boolean;
+  conditions: Conditions;
+  loop: LoopSchedule;
+  report: ReportTimes;
+  reportToken: number;
+  running: { id: string; manifest: ReleaseManifest } | null;
+  runnerState: 'running' | 'stopping' | 'starting' | 'idle';
+  healthy: boolean;
+  installed: Map<string, ReleaseManifest>;
+  blobs: Set<string>;
+  local: { failed: Record<string, { reason: string; at: string; generation: number | null }>; lastKnownGood: string | null };
+  previous: { id: string; sinceMs: number } | null;
+  channel: ChannelView | null;
+  /** The channel generation each source last gave (its ETag cache). */
+  seen: Array<number | null>;
+  sessionUntil: number[];
+  desired: string | null;
+  fetchFailed: string | null;
+  next: (() => void) | null;
+  /** The step of the pass under way, and the agent's backoff (retryDelayMs with its own serving state). */
+  step: Step | null;
+  backoffMs: (failures: number) => number;
+  appliedAt: number | null;
+  drained: boolean;
+  /** Report writes in the current second, for the per-key peak of report keys. */
+  reportRate: { second: number; n: number };
+}
+
+export function simulate(input: SimInput): SimResult {
+  const { settings, timings, sources } = input;
+  const rng = mulberry32(input.seed);
+  const between = ([lo, hi]: readonly [number, number]) => lo + (hi - lo) * rng();
+  const layout = layoutFor('herd');
+  const pollMs = settings.pollIntervalS * 1000;
+  const heartbeatMs = settings.reportHeartbeatS * 1000;
+  const startMs = Date.parse('2026-01-05T00:00:00Z');
+  // The first polls fall at random over one interval, as a fleet's do once jitter has spread them.
+  const warmupMs = pollMs;
+  const rollAtMs = input.roll ? startMs + input.idleMs : null;
+  const afterRoll = input.afterRollMs ?? (input.roll ? input.roll.waves * input.roll.waveIntervalS * 1000 + 90_000 : 0);
+  const endMs = startMs + input.idleMs + (input.roll ? afterRoll : 0);
+
+  const v1 = makeRelease('v1', 'a', input.codeBytes);
+  const v2 = makeRelease('v2', 'b', input.codeBytes);
+  const releases = new Map([[v1.id, v1], [v2.id, v2]]);
+  const versions = sources.map(() => [{ generation: 1, channel: makeChannel({ release: 'v1', previous: null, generation: 1, at: startMs - 86_400_000 }), visibleAt: -Infinity }]);
+
+  const rates = new RateCounter(startMs);
+  const scopeCache = new Map<string, RateScopes>();
+  const idleCounts = sources.map((source) => ({
+    get: { type: source.type, kind: 'get' as const, n: 0, bytes: 0 },
+    put: { type: source.type, kind: 'put' as const, n: 0, bytes: 0 },
+    session: { type: source.type, kind: 'session' as const, n: 0, bytes: 0 },
+  }));
+  // Every report key is in the same prefix; its own rate is counted per agent.
+  const reportScopes = sources.map((_, si) => scopes(si, 'PUT', layout.report(ROLE, 'x')));
+  let reportKeyPeak = 0;
+  const channelScopes = sources.map((source, si) => Array.from({ length: source.channelCopies ?? 1 }, (_, copy) =>
+    scopes(si, 'GET', (source.channelCopies ?? 1) > 1 ? `herd/roles/${ROLE}/channel-${copy}/channel.json` : layout.channel(ROLE))));
+  const byWhat = new Map<string, number>();
+  const rollByWhat = new Map<string, number>();
+  const queue = new EventQueue();
+  let now = startMs - warmupMs;
+  let passes = 0;
+  let appliedCount = 0;
+
+  const isDown = (si: number) => (sources[si]?.down ?? []).some(([from, to]) => now >= startMs + from && now < startMs + to);
+  const firstUp = (writable: boolean) => sources.findIndex((s, si) => (!writable || s.writable) && !isDown(si));
+
+  /** The scopes a request counts in, made once per source, method and key (reports: per source, one key each). */
+  function scopes(si: number, method: Method, key: string): RateScopes {
+    const name = `${si} ${method} ${key}`;
+    let found = scopeCache.get(name);
+    if (!found) scopeCache.set(name, found = scopesOf((sources[si] as SourceSpec).name, method, key));
+    return found;
+  }
+
+  /**
+   * Counts one request: in the rates (reports by prefix and bucket; each report key's own rate
+   * is its agent's, kept apart), and in the idle window's totals. A request to a directory
+   * bucket first renews the agent's CreateSession credential when it is about to expire.
+   */
+  function count(agent: Agent, si: number, method: Method, where: RateScopes | 'report', what: string, bytes: number): void {
+    const source = sources[si] as SourceSpec;
+    if (source.type === 'express' && method !== 'SESSION' && now >= (agent.sessionUntil[si] ?? 0) - SESSION_RENEW_MS) {
+      agent.sessionUntil[si] = now + SESSION_MS;
+      count(agent, si, 'SESSION', scopes(si, 'SESSION', ''), 'CreateSession', 0);
+    }
+    if (now >= startMs) {
+      if (where === 'report') {
+        const r = reportScopes[si] as RateScopes;
+        rates.add(r.prefix, now);
+        rates.add(r.bucket, now);
+        const second = Math.floor(now / 1000);
+        agent.reportRate = second === agent.reportRate.second ? { second, n: agent.reportRate.n + 1 } : { second, n: 1 };
+        if (agent.reportRate.n > reportKeyPeak) reportKeyPeak = agent.reportRate.n;
+      } else {
+        if (method !== 'SESSION') rates.add(where.key, now);
+        if (method !== 'SESSION') rates.add(where.prefix, now);
+        rates.add(where.bucket, now);
+      }
+    }
+    if (now >= startMs && now < startMs + input.idleMs) {
+      const kind: RequestKind = method === 'GET' ? 'get' : method === 'PUT' ? 'put' : 'session';
+      const c = idleCounts[si]?.[kind];
+      if (c) {
+        c.n += 1;
+        c.bytes += bytes;
+      }
+      byWhat.set(what, (byWhat.get(what) ?? 0) + 1);
+    }
+    if (rollAtMs !== null && now >= rollAtMs) rollByWhat.set(what, (rollByWhat.get(what) ?? 0) + 1);
+  }
+
+  // --- the report (the agent's nextReportAt, its writes modelled as instant) ---
+  function armReport(agent: Agent): void {
+    const at = nextReportAt(agent.report, heartbeatMs);
+    agent.reportToken += 1;
+    if (at !== null) queue.push(at, agent.index, REPORT, agent.reportToken);
+  }
+  function reportChanged(agent: Agent): void {
+    if (!agent.live || agent.report.pendingSince !== null) return;
+    agent.report = { ...agent.report, pendingSince: now };
+    armReport(agent);
+  }
+  function writeReport(agent: Agent): void {
+    agent.report = { pendingSince: null, lastWriteAt: now };
+    const si = firstUp(true);
+    if (si >= 0) count(agent, si, 'PUT', 'report', 'report', REPORT_BYTES);
+    armReport(agent);
+  }
+
+  // --- one pass: observe, decide (the agent's decideStep), act (modelled), as Agent.pass does ---
+  const pollDelay = () => pollDelayMs(settings.pollIntervalS, rng);
+  function pass(agent: Agent): void {
+    passes += 1;
+    const begun = beginPass(agent.loop, now, pollDelay);
+    agent.loop = begun.schedule;
+    if (begun.poll || !agent.channel) agent.channel = readChannel(agent);
+    const step = decideStep({
+      nowMs: now, instanceId: agent.id, channel: agent.channel,
+      running: agent.running ? { id: agent.running.id, manifest: agent.running.manifest, state: agent.runnerState, healthy: agent.healthy } : null,
+      installed: agent.installed, local: agent.local, previous: agent.previous, fetchFailed: agent.fetchFailed,
+      termination: null, launchHookPending: false,
+    });
+    if (step.desired !== null && step.desired !== agent.desired) {
+      agent.desired = step.desired;
+      reportChanged(agent);
+    }
+    agent.step = step;
+    act(agent, step);
+  }
+
+  /** The pass's outcome as Agent.pass maps it, then the loop's afterPass: when the next pass runs. */
+  function endPass(agent: Agent, outcome: 'progress' | 'settled' | 'failed'): void {
+    const step = agent.step as Step;
+    const o: PassOutcome = outcome === 'failed' || (outcome === 'settled' && agent.channel?.kind === 'unreachable') ? { kind: 'failed' }
+      : outcome === 'progress' ? { kind: 'progress' } : { kind: 'settled', until: step.kind === 'none' ? step.until : null };
+    const next = afterPass(agent.loop, o, now, agent.backoffMs);
+    agent.loop = next.schedule;
+    queue.push(next.wakeAt ?? now, agent.index, WAKE, 0);
+  }
+
+  function readChannel(agent: Agent): ChannelView {
+    for (let si = 0; si < sources.length; si++) {
+      if (isDown(si)) continue;
+      const source = sources[si] as SourceSpec;
+      const where = channelScopes[si]?.[agent.slot % (source.channelCopies ?? 1)] as RateScopes;
+      const version = channelAt(versions[si] ?? [], now);
+      const fresh = agent.seen[si] !== version.generation;
+      count(agent, si, 'GET', where, fresh ? 'channel 200' : 'channel 304', fresh ? CHANNEL_BYTES : 0);
+      agent.seen[si] = version.generation;
+      agent.conditions.set('ChannelRead', true, 'Read');
+      return { kind: 'found', channel: version.channel };
+    }
+    agent.conditions.set('ChannelRead', false, 'Unreachable', 'following the channel failed; the running app keeps serving');
+    return { kind: 'unreachable', error: 'every source is down' };
+  }
+
+  function later(agent: Agent, ms: number, fn: () => void): void {
+    agent.next = fn;
+    queue.push(now + ms, agent.index, CONTINUE, 0);
+  }
+
+  function act(agent: Agent, step: Step): void {
+    const done = (outcome: 'progress' | 'settled' | 'failed') => endPass(agent, outcome);
+    switch (step.kind) {
+      case 'none':
+      case 'wait':
+        return endPass(agent, 'settled');
+      case 'fetch':
+        return fetch(agent, step.desired, done);
+      case 'switch':
+        agent.previous = { id: step.from, sinceMs: now };
+        agent.conditions.set('Draining', true, 'Draining');
+        agent.drained = true;
+        return later(agent, settings.drainS * 1000, () => {
+          agent.runnerState = 'stopping';
+          reportChanged(agent);
+          later(agent, between(timings.stopMs), () => {
+            agent.running = null;
+            agent.runnerState = 'idle';
+            agent.healthy = false;
+            reportChanged(agent);
+            agent.conditions.set('Draining', false, 'Serving');
+            start(agent, step.desired, () => {
+              agent.previous = { id: step.from, sinceMs: now };
+              done('progress');
+            });
+          });
+        });
+      case 'start':
+        return start(agent, step.desired, () => done('progress'));
+      default:
+        throw new Error(`the simulation does not model the step "${step.kind}"`);
+    }
+  }
+
+  function fetch(agent: Agent, id: string, done: (outcome: 'progress' | 'failed') => void): void {
+    agent.conditions.set('Fetched', false, 'Fetching');
+    if (agent.running?.id !== id) agent.conditions.set('Applied', false, 'Pending');
+    const si = firstUp(false);
+    const manifest = releases.get(id);
+    if (si < 0 || !manifest) {
+      agent.conditions.set('Fetched', false, 'FetchFailed', `cannot fetch release ${id}`);
+      agent.fetchFailed = id;
+      return done('failed');
+    }
+    count(agent, si, 'GET', scopes(si, 'GET', layout.manifest(ROLE, id)), 'manifest', MANIFEST_BYTES);
+    for (const ref of [manifest.code, manifest.config]) {
+      if (ref && !agent.blobs.has(ref.digest)) count(agent, si, 'GET', scopes(si, 'GET', layout.blob(ref.digest)), 'blob', ref.size);
+    }
+    later(agent, between(timings.fetchMs), () => {
+      agent.installed.set(id, manifest);
+      for (const ref of [manifest.code, manifest.config]) if (ref) agent.blobs.add(ref.digest);
+      agent.fetchFailed = null;
+      agent.conditions.set('Fetched', true, 'Fetched');
+      done('progress');
+    });
+  }
+
+  function start(agent: Agent, id: string, done: () => void): void {
+    const manifest = agent.installed.get(id) as ReleaseManifest;
+    agent.conditions.set('Applied', false, 'Starting');
+    agent.running = { id, manifest };
+    agent.runnerState = 'starting';
+    reportChanged(agent);
+    later(agent, between(timings.startMs), () => {
+      agent.runnerState = 'running';
+      agent.healthy = true;
+      reportChanged(agent);
+      agent.local = { ...agent.local, lastKnownGood: id };
+      agent.conditions.set('Applied', true, 'Running');
+      if (rollAtMs !== null && now >= rollAtMs && id === 'v2' && agent.appliedAt === null) {
+        agent.appliedAt = now;
+        if (++appliedCount === rollTarget) end = Math.min(end, now + 2_000);
+      }
+      done();
+    });
+  }
+
+  // --- the fleet, idle on v1 as if it had run for a while: polls and report heartbeats at random phases ---
+  const agents: Agent[] = [];
+  for (let i = 0; i < input.instances; i++) {
+    const agent = idleAgent(i);
+    agents.push(agent);
+    queue.push(agent.loop.nextPollAt, i, WAKE, 0);
+    armReport(agent);
+  }
+  function idleAgent(index: number): Agent {
+    const id = `i-0${Math.floor(rng() * 2 ** 32).toString(16).padStart(8, '0')}${index.toString(16).padStart(9, '0')}`;
+    const agent: Agent = {
+      index, id, slot: slotOf(id), live: false, conditions: new Conditions(() => reportChanged(agent), () => new Date(now)),
+      loop: { nextPollAt: now + rng() * pollMs, failures: 0, progressInARow: 0 },
+      report: { pendingSince: null, lastWriteAt: now - rng() * heartbeatMs }, reportToken: 0,
+      running: { id: 'v1', manifest: v1 }, runnerState: 'running', healthy: true, installed: new Map([['v1', v1]]),
+      blobs: new Set([v1.code.digest, ...(v1.config ? [v1.config.digest] : [])]), local: { failed: {}, lastKnownGood: 'v1' }, previous: null,
+      channel: null, seen: sources.map((_, si) => (si === 0 ? 1 : null)), sessionUntil: sources.map(() => now + rng() * SESSION_MS),
+      desired: 'v1', fetchFailed: null, next: null, step: null, backoffMs: () => 0, appliedAt: null, drained: false, reportRate: { second: -1, n: 0 },
+    };
+    agent.backoffMs = (failures) => retryDelayMs({ failures, serving: agent.running !== null, pollIntervalS: settings.pollIntervalS, jitter: rng });
+    agent.conditions.set('ChannelRead', true, 'Read');
+    agent.conditions.set('Fetched', true, 'Fetched');
+    agent.conditions.set('Applied', true, 'Running');
+    agent.live = true;
+    return agent;
+  }
+
+  if (rollAtMs !== null && input.roll) {
+    const channel = makeChannel({ release: 'v2', previous: 'v1', generation: 2, at: rollAtMs, rollout: input.roll });
+    sources.forEach((s, si) => versions[si]?.push({ generation: 2, channel, visibleAt: rollAtMs + (s.channelDelayMs ?? 0) }));
+  }
+
+  // With a roll, the run ends 2 s after the last instance in the rollout applied it (or at endMs).
+  const rollTarget = rollAtMs === null ? 0 : agents.filter((a) => a.slot < (input.roll?.percent ?? 0)).length;
+  let end = endMs;
+  for (let e = queue.pop(); e && e.at < end; e = queue.pop()) {
+    now = e.at;
+    const agent = agents[e.agent] as Agent;
+    if (e.kind === WAKE) pass(agent);
+    else if (e.kind === CONTINUE) {
+      const fn = agent.next;
+      agent.next = null;
+      fn?.();
+    } else if (e.token === agent.reportToken) writeReport(agent);
+  }
+
+  const inRollout = rollAtMs === null ? [] : agents.filter((a) => a.slot < (input.roll?.percent ?? 0));
+  const applied = inRollout.filter((a) => a.appliedAt !== null);
+  return {
+    input, startMs, rollAtMs, endMs: end, rates,
+    idle: { windowS: input.idleMs / 1000, counts: idleCounts.flatMap((c) => [c.get, c.put, c.session]).filter((c) => c.n > 0), byWhat },
+    reportKeyPeakPerS: reportKeyPeak,
+    rollByWhat,
+    latency: {
+      withDrain: applied.map((a) => (a.appliedAt as number) - (rollAtMs as number)),
+      withoutDrain: applied.map((a) => (a.appliedAt as number) - (rollAtMs as number) - (a.drained ? settings.drainS * 1000 : 0)),
+      notApplied: inRollout.length - applied.length, inRollout: inRollout.length,
+    },
+    passes,
+  };
+}
+
+const WAKE = 0;
+const CONTINUE = 1;
+const REPORT = 2;
