@@ -12,7 +12,7 @@ import { formatIssues, parseJson } from './validate.ts';
 export const DEFAULT_CONFIG_FILE = '/etc/herd/agent.json';
 
 /** reportHeartbeatS's default (chosen by npm run bench:scale; docs/scale.md). */
-export const DEFAULT_REPORT_HEARTBEAT_S = 60;
+export const DEFAULT_REPORT_HEARTBEAT_S = 1800;
 
 /** S3's naming rules for general purpose buckets, which is also what an ARN can name. */
 export const bucketSchema = z.string().check(z.regex(

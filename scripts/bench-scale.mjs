@@ -7,7 +7,7 @@
 // counts npm run bench:fleet --record recorded, simulated with the same settings.
 // A measurement: it exits 0 whatever the designs score (1 when --check-against-fleet misses).
 //
-//   node scripts/bench-scale.mjs [--instances N] [--design NAME]... [--quick] [--seed N] [--jobs N] [--check-against-fleet [FILE]] [--json]
+//   node scripts/bench-scale.mjs [--instances N] [--design NAME]... [--all] [--quick] [--seed N] [--jobs N] [--check-against-fleet FILE] [--json]
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,6 +29,7 @@ const { values: flags } = parseArgs({
   options: {
     instances: { type: 'string' },
     design: { type: 'string', multiple: true },
+    all: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
     jobs: { type: 'string' },
@@ -38,9 +39,10 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  console.log('usage: node scripts/bench-scale.mjs [--instances N] [--design NAME]... [--quick] [--seed N] [--jobs N] [--check-against-fleet [FILE]] [--json]\n' +
+  console.log('usage: node scripts/bench-scale.mjs [--instances N] [--design NAME]... [--all] [--quick] [--seed N] [--jobs N] [--check-against-fleet FILE] [--json]\n' +
     `  --instances N   fleet size (default ${GOALS.instances.toLocaleString('en-US')}; --quick 10,000)\n` +
     `  --design NAME   only this design (repeatable): ${CANDIDATES.map((c) => c.name).join(', ')}\n` +
+    `  --all           every design (default: ${CANDIDATES.filter((c) => c.core).map((c) => c.name).join(', ')})\n` +
     '  --seed N        the random seed (default 1); the same seed gives the same numbers\n' +
     '  --jobs N        worker threads (default: the cores, at most 2)\n' +
     '  --check-against-fleet FILE   compare the model with a bench:fleet --record FILE run; exit 1 beyond 10%\n' +
@@ -60,7 +62,7 @@ const designs = flags.design?.length ? flags.design.map((name) => {
   const c = CANDIDATES.find((x) => x.name === name);
   if (!c) throw new Error(`--design ${name}: no such design (${CANDIDATES.map((x) => x.name).join(', ')})`);
   return c;
-}) : CANDIDATES;
+}) : CANDIDATES.filter((c) => flags.all || c.core);
 
 /** Runs evaluate() for every input on `jobs` worker threads, in order. */
 async function evaluateAll(inputs) {

@@ -14,8 +14,8 @@ import { layoutFor } from '../../agent/store/layout.ts';
 import type { ReleaseManifest } from '../../agent/store/schemas.ts';
 import type { RequestKind, StoreType } from './scale-prices.ts';
 import { EventQueue, mulberry32 } from './scale-events.ts';
-import { RateCounter, scopesOf, type RateScopes } from './scale-rates.ts';
-import { channelAt, makeChannel, makeRelease, ROLE } from './scale-world.ts';
+import { RateCounter, scopesOf } from './scale-rates.ts';
+import { channelAt, channelVersion, makeChannel, makeRelease, ROLE } from './scale-world.ts';
 
 export interface SourceSpec {
   name: string;
@@ -42,7 +42,7 @@ export interface SimInput {
   /** The idle window measured before the roll. */
   idleMs: number;
   roll: { percent: number; waves: number; waveIntervalS: number } | null;
-  /** How long after the roll to keep going (default: the waves plus 90 s). */
+  /** How long after the roll to keep going at most (default: the waves, a poll, the drain and a minute). */
   afterRollMs?: number;
 }
 
@@ -74,6 +74,8 @@ const REPORT_BYTES = 430;
 const MANIFEST_BYTES = 700;
 
 type Method = 'GET' | 'PUT' | 'SESSION';
+/** Where one request is counted: the per-second counts of its key, prefix and bucket. */
+type Counted = { key: Map<number, number>; prefix: Map<number, number>; bucket: Map<number, number> };
 
 interface Agent {
   index: number;
@@ -116,19 +118,19 @@ export function simulate(input: SimInput): SimResult {
   const pollMs = settings.pollIntervalS * 1000;
   const heartbeatMs = settings.reportHeartbeatS * 1000;
   const startMs = Date.parse('2026-01-05T00:00:00Z');
-  // The first polls fall at random over one interval, as a fleet's do once jitter has spread them.
-  const warmupMs = pollMs;
   const rollAtMs = input.roll ? startMs + input.idleMs : null;
-  const afterRoll = input.afterRollMs ?? (input.roll ? input.roll.waves * input.roll.waveIntervalS * 1000 + 90_000 : 0);
+  // Long enough for the last wave, a poll and its jitter, a drain and a minute more; a run ends sooner once every agent applied the roll.
+  const afterRoll = input.afterRollMs ?? (input.roll ? input.roll.waves * input.roll.waveIntervalS * 1000 + 1.5 * pollMs + settings.drainS * 1000 + 60_000 : 0);
   const endMs = startMs + input.idleMs + (input.roll ? afterRoll : 0);
 
   const v1 = makeRelease('v1', 'a', input.codeBytes);
   const v2 = makeRelease('v2', 'b', input.codeBytes);
   const releases = new Map([[v1.id, v1], [v2.id, v2]]);
-  const versions = sources.map(() => [{ generation: 1, channel: makeChannel({ release: 'v1', previous: null, generation: 1, at: startMs - 86_400_000 }), visibleAt: -Infinity }]);
+  const first = makeChannel({ release: 'v1', previous: null, generation: 1, at: startMs - 86_400_000 });
+  const versions = sources.map(() => [channelVersion(first, -Infinity)]);
 
   const rates = new RateCounter(startMs);
-  const scopeCache = new Map<string, RateScopes>();
+  const scopeCache = new Map<string, Counted>();
   const idleCounts = sources.map((source) => ({
     get: { type: source.type, kind: 'get' as const, n: 0, bytes: 0 },
     put: { type: source.type, kind: 'put' as const, n: 0, bytes: 0 },
@@ -142,7 +144,7 @@ export function simulate(input: SimInput): SimResult {
   const byWhat = new Map<string, number>();
   const rollByWhat = new Map<string, number>();
   const queue = new EventQueue();
-  let now = startMs - warmupMs;
+  let now = startMs;
   let passes = 0;
   let appliedCount = 0;
 
@@ -150,10 +152,13 @@ export function simulate(input: SimInput): SimResult {
   const firstUp = (writable: boolean) => sources.findIndex((s, si) => (!writable || s.writable) && !isDown(si));
 
   /** The scopes a request counts in, made once per source, method and key (reports: per source, one key each). */
-  function scopes(si: number, method: Method, key: string): RateScopes {
+  function scopes(si: number, method: Method, key: string): Counted {
     const name = `${si} ${method} ${key}`;
     let found = scopeCache.get(name);
-    if (!found) scopeCache.set(name, found = scopesOf((sources[si] as SourceSpec).name, method, key));
+    if (!found) {
+      const s = scopesOf((sources[si] as SourceSpec).name, method, key);
+      scopeCache.set(name, found = { key: rates.binsOf(s.key), prefix: rates.binsOf(s.prefix), bucket: rates.binsOf(s.bucket) });
+    }
     return found;
   }
 
@@ -162,7 +167,7 @@ export function simulate(input: SimInput): SimResult {
    * is its agent's, kept apart), and in the idle window's totals. A request to a directory
    * bucket first renews the agent's CreateSession credential when it is about to expire.
    */
-  function count(agent: Agent, si: number, method: Method, where: RateScopes | 'report', what: string, bytes: number): void {
+  function count(agent: Agent, si: number, method: Method, where: Counted | 'report', what: string, bytes: number): void {
     const source = sources[si] as SourceSpec;
     if (source.type === 'express' && method !== 'SESSION' && now >= (agent.sessionUntil[si] ?? 0) - SESSION_RENEW_MS) {
       agent.sessionUntil[si] = now + SESSION_MS;
@@ -170,16 +175,16 @@ export function simulate(input: SimInput): SimResult {
     }
     if (now >= startMs) {
       if (where === 'report') {
-        const r = reportScopes[si] as RateScopes;
-        rates.add(r.prefix, now);
-        rates.add(r.bucket, now);
+        const r = reportScopes[si] as Counted;
+        rates.addTo(r.prefix, now);
+        rates.addTo(r.bucket, now);
         const second = Math.floor(now / 1000);
         agent.reportRate = second === agent.reportRate.second ? { second, n: agent.reportRate.n + 1 } : { second, n: 1 };
         if (agent.reportRate.n > reportKeyPeak) reportKeyPeak = agent.reportRate.n;
       } else {
-        if (method !== 'SESSION') rates.add(where.key, now);
-        if (method !== 'SESSION') rates.add(where.prefix, now);
-        rates.add(where.bucket, now);
+        if (method !== 'SESSION') rates.addTo(where.key, now);
+        if (method !== 'SESSION') rates.addTo(where.prefix, now);
+        rates.addTo(where.bucket, now);
       }
     }
     if (now >= startMs && now < startMs + input.idleMs) {
@@ -214,10 +219,12 @@ export function simulate(input: SimInput): SimResult {
 
   // --- one pass: observe, decide (the agent's decideStep), act (modelled), as Agent.pass does ---
   const pollDelay = () => pollDelayMs(settings.pollIntervalS, rng);
+  /** The conditions' clock is only for their `since`, which nothing here reads; formatting a date per change would cost more than the decisions. */
+  const clock = () => UNREAD_DATE;
   function pass(agent: Agent): void {
     passes += 1;
     const begun = beginPass(agent.loop, now, pollDelay);
-    agent.loop = begun.schedule;
+    keep(agent.loop, begun.schedule);
     if (begun.poll || !agent.channel) agent.channel = readChannel(agent);
     const step = decideStep({
       nowMs: now, instanceId: agent.id, channel: agent.channel,
@@ -233,13 +240,25 @@ export function simulate(input: SimInput): SimResult {
     act(agent, step);
   }
 
+  /**
+   * The loop's new schedule, copied into the agent's own: a fleet's worth of objects that live
+   * from one pass to the next would all reach the old generation and make the collector the
+   * simulation's slowest part.
+   */
+  function keep(into: LoopSchedule, from: LoopSchedule): void {
+    into.nextPollAt = from.nextPollAt;
+    into.failures = from.failures;
+    into.progressInARow = from.progressInARow;
+  }
+
   /** The pass's outcome as Agent.pass maps it, then the loop's afterPass: when the next pass runs. */
   function endPass(agent: Agent, outcome: 'progress' | 'settled' | 'failed'): void {
     const step = agent.step as Step;
     const o: PassOutcome = outcome === 'failed' || (outcome === 'settled' && agent.channel?.kind === 'unreachable') ? { kind: 'failed' }
       : outcome === 'progress' ? { kind: 'progress' } : { kind: 'settled', until: step.kind === 'none' ? step.until : null };
     const next = afterPass(agent.loop, o, now, agent.backoffMs);
-    agent.loop = next.schedule;
+    keep(agent.loop, next.schedule);
+    agent.step = null;
     queue.push(next.wakeAt ?? now, agent.index, WAKE, 0);
   }
 
@@ -247,13 +266,13 @@ export function simulate(input: SimInput): SimResult {
     for (let si = 0; si < sources.length; si++) {
       if (isDown(si)) continue;
       const source = sources[si] as SourceSpec;
-      const where = channelScopes[si]?.[agent.slot % (source.channelCopies ?? 1)] as RateScopes;
+      const where = channelScopes[si]?.[agent.slot % (source.channelCopies ?? 1)] as Counted;
       const version = channelAt(versions[si] ?? [], now);
       const fresh = agent.seen[si] !== version.generation;
       count(agent, si, 'GET', where, fresh ? 'channel 200' : 'channel 304', fresh ? CHANNEL_BYTES : 0);
       agent.seen[si] = version.generation;
       agent.conditions.set('ChannelRead', true, 'Read');
-      return { kind: 'found', channel: version.channel };
+      return version.view;
     }
     agent.conditions.set('ChannelRead', false, 'Unreachable', 'following the channel failed; the running app keeps serving');
     return { kind: 'unreachable', error: 'every source is down' };
@@ -341,7 +360,21 @@ export function simulate(input: SimInput): SimResult {
     });
   }
 
-  // --- the fleet, idle on v1 as if it had run for a while: polls and report heartbeats at random phases ---
+  /**
+   * How long until the next poll of an agent that has polled for a while: a moment at random
+   * falls in a poll delay with a chance in proportion to its length, and anywhere within it.
+   * The delays are the agent's own (pollDelayMs), drawn until one is kept with that chance
+   * (any bound above the longest delay will do).
+   */
+  function sinceLastPoll(): number {
+    const bound = 2 * pollMs;
+    for (;;) {
+      const delay = pollDelay();
+      if (rng() * bound < delay) return rng() * delay;
+    }
+  }
+
+  // --- the fleet, idle on v1 as if it had run for a while: polls, heartbeats and credentials at random phases ---
   const agents: Agent[] = [];
   for (let i = 0; i < input.instances; i++) {
     const agent = idleAgent(i);
@@ -352,12 +385,12 @@ export function simulate(input: SimInput): SimResult {
   function idleAgent(index: number): Agent {
     const id = `i-0${Math.floor(rng() * 2 ** 32).toString(16).padStart(8, '0')}${index.toString(16).padStart(9, '0')}`;
     const agent: Agent = {
-      index, id, slot: slotOf(id), live: false, conditions: new Conditions(() => reportChanged(agent), () => new Date(now)),
-      loop: { nextPollAt: now + rng() * pollMs, failures: 0, progressInARow: 0 },
+      index, id, slot: slotOf(id), live: false, conditions: new Conditions(() => reportChanged(agent), clock),
+      loop: { nextPollAt: now + sinceLastPoll(), failures: 0, progressInARow: 0 },
       report: { pendingSince: null, lastWriteAt: now - rng() * heartbeatMs }, reportToken: 0,
       running: { id: 'v1', manifest: v1 }, runnerState: 'running', healthy: true, installed: new Map([['v1', v1]]),
       blobs: new Set([v1.code.digest, ...(v1.config ? [v1.config.digest] : [])]), local: { failed: {}, lastKnownGood: 'v1' }, previous: null,
-      channel: null, seen: sources.map((_, si) => (si === 0 ? 1 : null)), sessionUntil: sources.map(() => now + rng() * SESSION_MS),
+      channel: null, seen: sources.map((_, si) => (si === 0 ? 1 : null)), sessionUntil: sources.map(() => now + SESSION_RENEW_MS + rng() * (SESSION_MS - SESSION_RENEW_MS)),
       desired: 'v1', fetchFailed: null, next: null, step: null, backoffMs: () => 0, appliedAt: null, drained: false, reportRate: { second: -1, n: 0 },
     };
     agent.backoffMs = (failures) => retryDelayMs({ failures, serving: agent.running !== null, pollIntervalS: settings.pollIntervalS, jitter: rng });
@@ -370,7 +403,7 @@ export function simulate(input: SimInput): SimResult {
 
   if (rollAtMs !== null && input.roll) {
     const channel = makeChannel({ release: 'v2', previous: 'v1', generation: 2, at: rollAtMs, rollout: input.roll });
-    sources.forEach((s, si) => versions[si]?.push({ generation: 2, channel, visibleAt: rollAtMs + (s.channelDelayMs ?? 0) }));
+    sources.forEach((s, si) => versions[si]?.push(channelVersion(channel, rollAtMs + (s.channelDelayMs ?? 0))));
   }
 
   // With a roll, the run ends 2 s after the last instance in the rollout applied it (or at endMs).
@@ -403,6 +436,7 @@ export function simulate(input: SimInput): SimResult {
   };
 }
 
+const UNREAD_DATE = { toISOString: () => 'simulated' } as Date;
 const WAKE = 0;
 const CONTINUE = 1;
 const REPORT = 2;

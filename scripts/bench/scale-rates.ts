@@ -17,8 +17,17 @@ export class RateCounter {
   }
 
   add(scope: string, atMs: number, n = 1): void {
+    this.addTo(this.binsOf(scope), atMs, n);
+  }
+
+  /** The counts of `scope`, to add to with addTo (a simulation's hot path keeps them rather than look the name up each time). */
+  binsOf(scope: string): Map<number, number> {
     let bins = this.bins.get(scope);
     if (!bins) this.bins.set(scope, bins = new Map());
+    return bins;
+  }
+
+  addTo(bins: Map<number, number>, atMs: number, n = 1): void {
     const second = Math.floor((atMs - this.originMs) / 1000);
     bins.set(second, (bins.get(second) ?? 0) + n);
   }

@@ -1,5 +1,6 @@
 // What the simulated store holds: two releases of one role and the channel's versions, each
 // visible at a source from a given time (a mirror or a cache serves a new channel later). Pure.
+import type { ChannelView } from '../../agent/daemon/decide.ts';
 import { CHANNEL_SCHEMA, RELEASE_SCHEMA, type Channel, type ReleaseManifest } from '../../agent/store/schemas.ts';
 
 export const ROLE = 'web';
@@ -26,7 +27,12 @@ export function makeChannel(input: {
   };
 }
 
-export interface ChannelVersion { generation: number; channel: Channel; visibleAt: number }
+/** A channel version, with the view of it an agent observes (one object, shared). */
+export interface ChannelVersion { generation: number; channel: Channel; view: ChannelView; visibleAt: number }
+
+export function channelVersion(channel: Channel, visibleAt: number): ChannelVersion {
+  return { generation: channel.generation, channel, view: { kind: 'found', channel }, visibleAt };
+}
 
 /** The newest version a source serves at `now`. */
 export function channelAt(versions: readonly ChannelVersion[], now: number): ChannelVersion {
