@@ -7,7 +7,7 @@
 // counts npm run bench:fleet --record recorded, simulated with the same settings.
 // A measurement: it exits 0 whatever the designs score (1 when --check-against-fleet misses).
 //
-//   node scripts/bench-scale.mjs [--instances N] [--design NAME]... [--all] [--quick] [--seed N] [--jobs N] [--check-against-fleet FILE] [--json]
+//   node scripts/bench-scale.mjs [--instances N] [--design NAME]... [--all] [--waves N --wave-interval S] [--quick] [--seed N] [--jobs N] [--check-against-fleet FILE] [--json]
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,6 +30,8 @@ const { values: flags } = parseArgs({
     instances: { type: 'string' },
     design: { type: 'string', multiple: true },
     all: { type: 'boolean', default: false },
+    waves: { type: 'string', default: '1' },
+    'wave-interval': { type: 'string', default: '0' },
     quick: { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
     jobs: { type: 'string' },
@@ -39,10 +41,11 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  console.log('usage: node scripts/bench-scale.mjs [--instances N] [--design NAME]... [--all] [--quick] [--seed N] [--jobs N] [--check-against-fleet FILE] [--json]\n' +
+  console.log('usage: node scripts/bench-scale.mjs [--instances N] [--design NAME]... [--all] [--waves N --wave-interval S] [--quick] [--seed N] [--jobs N] [--check-against-fleet FILE] [--json]\n' +
     `  --instances N   fleet size (default ${GOALS.instances.toLocaleString('en-US')}; --quick 10,000)\n` +
     `  --design NAME   only this design (repeatable): ${CANDIDATES.map((c) => c.name).join(', ')}\n` +
     `  --all           every design (default: ${CANDIDATES.filter((c) => c.core).map((c) => c.name).join(', ')})\n` +
+    '  --waves N --wave-interval S   roll in N waves, S seconds apart (default: at once)\n' +
     '  --seed N        the random seed (default 1); the same seed gives the same numbers\n' +
     '  --jobs N        worker threads (default: the cores, at most 2)\n' +
     '  --check-against-fleet FILE   compare the model with a bench:fleet --record FILE run; exit 1 beyond 10%\n' +
@@ -57,6 +60,9 @@ const whole = (name, v, min) => {
 };
 const instances = whole('instances', flags.instances ?? (flags.quick ? 10_000 : GOALS.instances), 1);
 const seed = whole('seed', flags.seed, 0);
+const waves = whole('waves', flags.waves, 1);
+const waveIntervalS = whole('wave-interval', flags['wave-interval'], 0);
+if (waves > 1 && waveIntervalS === 0) throw new Error('--waves above 1 needs --wave-interval SECONDS');
 const jobs = whole('jobs', flags.jobs ?? Math.min(2, availableParallelism()), 1);
 const designs = flags.design?.length ? flags.design.map((name) => {
   const c = CANDIDATES.find((x) => x.name === name);
@@ -92,12 +98,12 @@ async function evaluateAll(inputs) {
 }
 
 const started = performance.now();
-const evaluations = await evaluateAll(designs.map((candidate) => ({ candidate, instances, seed })));
+const evaluations = await evaluateAll(designs.map((candidate) => ({ candidate, instances, seed, waves, waveIntervalS })));
 const verdicts = Object.fromEntries(evaluations.map((e) => [e.candidate.name, verdictOf({ peaks: e.peaks, latency: e.latency, dollars: e.cost.dollars }, GOALS)]));
 const meeting = evaluations.filter((e) => Object.values(verdicts[e.candidate.name]).every(Boolean)).sort((a, b) => a.cost.dollars - b.cost.dollars);
 const chosen = meeting[0]?.candidate ?? null;
 const smaller = [1_000, 10_000].filter((n) => n < instances);
-const scaling = chosen ? [...await evaluateAll(smaller.map((n) => ({ candidate: chosen, instances: n, seed }))), evaluations.find((e) => e.candidate === chosen)] : [];
+const scaling = chosen ? [...await evaluateAll(smaller.map((n) => ({ candidate: chosen, instances: n, seed, waves, waveIntervalS }))), evaluations.find((e) => e.candidate === chosen)] : [];
 
 const checkFile = flags['check-against-fleet'] ?? (existsSync(RECORDED) ? RECORDED : null);
 let check = null;

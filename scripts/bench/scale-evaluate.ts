@@ -16,6 +16,7 @@ export interface Evaluation {
   candidate: Candidate;
   instances: number;
   drainS: number;
+  roll: { waves: number; waveIntervalS: number };
   peaks: SourcePeaks[];
   cost: CostSummary;
   latency: LatencySummary;
@@ -25,17 +26,17 @@ export interface Evaluation {
   ms: number;
 }
 
-export function evaluate(input: { candidate: Candidate; instances: number; seed: number; drainS?: number }): Evaluation {
+export function evaluate(input: { candidate: Candidate; instances: number; seed: number; drainS?: number; waves?: number; waveIntervalS?: number }): Evaluation {
   const t0 = performance.now();
   const { candidate } = input;
   const settings = { pollIntervalS: candidate.pollIntervalS, reportHeartbeatS: candidate.reportHeartbeatS, drainS: input.drainS ?? DRAIN_S };
   const base = { sources: candidate.sources, settings, timings: TIMINGS, codeBytes: CODE_BYTES };
-  const fleet = simulate({ ...base, instances: input.instances, seed: input.seed, idleMs: 0, roll: { percent: 100, waves: 1, waveIntervalS: 0 } });
+  const fleet = simulate({ ...base, instances: input.instances, seed: input.seed, idleMs: 0, roll: { percent: 100, waves: input.waves ?? 1, waveIntervalS: input.waveIntervalS ?? 0 } });
   const cost = simulate({ ...base, instances: 100, seed: input.seed + 1, idleMs: costWindowMs(candidate), roll: null });
   const perRoll: Record<string, number> = {};
   for (const [what, n] of fleet.rollByWhat) perRoll[what] = n / input.instances;
   return {
-    candidate, instances: input.instances, drainS: settings.drainS, peaks: sourcePeaks(fleet), cost: idleCost(cost), latency: rollLatency(fleet),
+    candidate, instances: input.instances, drainS: settings.drainS, roll: { waves: input.waves ?? 1, waveIntervalS: input.waveIntervalS ?? 0 }, peaks: sourcePeaks(fleet), cost: idleCost(cost), latency: rollLatency(fleet),
     perRoll, passes: fleet.passes + cost.passes, ms: performance.now() - t0,
   };
 }

@@ -1,12 +1,13 @@
 // A fleet of agents over simulated time, for npm run bench:scale. Each simulated agent runs the
-// agent's own timing and decisions: beginPass/afterPass (the loop), pollDelayMs/retryDelayMs
-// (jitter and backoff), decideStep (what to do next, which runs decideRelease: slots and
-// waves), Conditions (what counts as a change) and nextReportAt (report debounce and
-// heartbeat). Only the I/O is modelled: a store request is counted and answered at once, and a
+// agent's own timing and decisions: beginPass/afterPass (the loop), pollDelayMs and
+// retryDelayMs (jitter, backoff), decideStep (what to do next, which runs decideRelease:
+// slots and waves), passOutcome (how a pass ends, a wave's spread included), Conditions (what
+// counts as a change) and nextReportAt (report debounce and heartbeat). Only the I/O is modelled: a store request is counted and answered at once, and a
 // fetch, a drain, a stop and a start take the time given in `timings`. Deterministic for a seed.
 import { Conditions } from '../../agent/daemon/conditions.ts';
 import { decideStep, type ChannelView, type Step } from '../../agent/daemon/decide.ts';
-import { afterPass, beginPass, type LoopSchedule, type PassOutcome } from '../../agent/daemon/loop.ts';
+import { afterPass, beginPass, type LoopSchedule } from '../../agent/daemon/loop.ts';
+import { passOutcome } from '../../agent/daemon/outcome.ts';
 import { nextReportAt, type ReportTimes } from '../../agent/daemon/reporter.ts';
 import { slotOf } from '../../agent/rollout/decide.ts';
 import { pollDelayMs, retryDelayMs } from '../../agent/rollout/plan.ts';
@@ -251,11 +252,9 @@ export function simulate(input: SimInput): SimResult {
     into.progressInARow = from.progressInARow;
   }
 
-  /** The pass's outcome as Agent.pass maps it, then the loop's afterPass: when the next pass runs. */
-  function endPass(agent: Agent, outcome: 'progress' | 'settled' | 'failed'): void {
-    const step = agent.step as Step;
-    const o: PassOutcome = outcome === 'failed' || (outcome === 'settled' && agent.channel?.kind === 'unreachable') ? { kind: 'failed' }
-      : outcome === 'progress' ? { kind: 'progress' } : { kind: 'settled', until: step.kind === 'none' ? step.until : null };
+  /** The pass's outcome as Agent.pass maps it (passOutcome), then the loop's afterPass: when the next pass runs. */
+  function endPass(agent: Agent, acted: 'progress' | 'settled' | 'failed'): void {
+    const o = passOutcome({ step: agent.step as Step, acted, channel: agent.channel?.kind ?? 'unreachable', pollIntervalS: settings.pollIntervalS, jitter: rng });
     const next = afterPass(agent.loop, o, now, agent.backoffMs);
     keep(agent.loop, next.schedule);
     agent.step = null;

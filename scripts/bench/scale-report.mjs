@@ -7,12 +7,13 @@ const int = (n) => (n === null || n === undefined ? 'n/a' : Math.round(n).toLoca
 const sec = (s) => (s === null || s === undefined ? 'n/a' : `${s.toFixed(1)} s`);
 const usd = (d) => `$${d < 0.1 ? d.toFixed(4) : d.toFixed(3)}`;
 const yes = (ok) => (ok ? 'yes' : 'NO');
+const rollText = (r) => (!r || r.waves <= 1 ? 'one wave' : `${r.waves} waves ${r.waveIntervalS} s apart`);
 
 /** Prints every evaluation; `verdicts` holds verdictOf() per candidate name. */
 export function printScaleReport({ evaluations, verdicts, goals, chosen, scaling, check, totalS }) {
   const out = [];
   const n = evaluations[0]?.instances ?? 0;
-  out.push('', `herd fleet simulation: one role, ${int(n)} instances, a roll to a new release (100%, one wave), drain ${evaluations[0]?.drainS} s`);
+  out.push('', `herd fleet simulation: one role, ${int(n)} instances, a roll to a new release (100%, ${rollText(evaluations[0]?.roll)}), drain ${evaluations[0]?.drainS} s`);
   out.push('each simulated agent runs the agent\'s own loop timing, jitter, backoff, decideStep and report timing (agent/daemon, agent/rollout); only I/O is modelled');
 
   out.push('', 'PEAK REQUESTS PER SECOND (busiest second; a standard bucket\'s limit is per prefix, at least 5,500 GET and 3,500 PUT; a directory bucket\'s per bucket, 200,000 GET and 100,000 PUT by default)');
@@ -48,7 +49,8 @@ export function printScaleReport({ evaluations, verdicts, goals, chosen, scaling
   }
   out.push(formatTable(latRows));
 
-  out.push('', `GOALS at ${int(goals.instances)} instances: within the limits, p99 latency <= ${goals.latencyS} s plus drain, <= ${usd(goals.dollarsPerInstanceMonth)} per instance-month`);
+  out.push('', `GOALS (set for ${int(goals.instances)} instances; this run: ${int(n)}): within the limits, p99 latency <= ${goals.latencyS} s plus drain` +
+    `${evaluations[0]?.roll?.waves > 1 ? ' (counted from the roll, so waves add their delays)' : ''}, <= ${usd(goals.dollarsPerInstanceMonth)} per instance-month`);
   const goalRows = [['design', 'what', 'limits', 'latency', 'cost', 'all', 'herd can run it']];
   for (const e of evaluations) {
     const v = verdicts[e.candidate.name];

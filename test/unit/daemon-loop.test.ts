@@ -4,6 +4,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { clockWith } from '../../agent/clock.ts';
 import { afterPass, beginPass, FIRST_SCHEDULE, ReconcileLoop, type LoopSchedule, type PassOutcome } from '../../agent/daemon/loop.ts';
 import { silentLogger } from '../../agent/log.ts';
+import type { Step } from '../../agent/daemon/decide.ts';
+import { passOutcome } from '../../agent/daemon/outcome.ts';
 
 type Pass = { at: number; poll: boolean };
 
@@ -108,5 +110,19 @@ describe('beginPass and afterPass', () => {
     ['failed: back off from now, and the poll moves with it', at(10_000, 2, 5), { kind: 'failed' }, 5_000, at(5_000, 3, 0)],
   ])('%s', (_what, schedule, outcome, wakeAt, next) => {
     expect(afterPass(schedule, outcome, 2_000, backoff)).toEqual({ wakeAt, schedule: next });
+  });
+});
+
+describe('passOutcome', () => {
+  const none = (until: number | null): Step => ({ kind: 'none', desired: 'v1', reason: 'r', until });
+  const fetch: Step = { kind: 'fetch', desired: 'v2' };
+  it.each<[string, Step, 'progress' | 'settled' | 'failed', 'found' | 'unreachable', PassOutcome]>([
+    ['a step done: look again now', fetch, 'progress', 'found', { kind: 'progress' }],
+    ['a step failed: back off', fetch, 'failed', 'found', { kind: 'failed' }],
+    ['nothing to do on an unreadable channel: back off', none(null), 'settled', 'unreachable', { kind: 'failed' }],
+    ['nothing to do: the next poll', none(null), 'settled', 'found', { kind: 'settled', until: null }],
+    ['waiting for a wave due at 60 s: woken within the 10 s poll interval after it', none(60_000), 'settled', 'found', { kind: 'settled', until: 62_500 }],
+  ])('%s', (_what, step, acted, channel, outcome) => {
+    expect(passOutcome({ step, acted, channel, pollIntervalS: 10, jitter: () => 0.25 })).toEqual(outcome);
   });
 });

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { EventQueue, mulberry32 } from '../../scripts/bench/scale-events.ts';
 import { simulate, type SimInput, type SourceSpec } from '../../scripts/bench/scale-fleet.ts';
+import { sourcePeaks } from '../../scripts/bench/scale-summary.ts';
 
 const standard: SourceSpec = { name: 'standard', type: 'standard', writable: true };
 const express: SourceSpec = { name: 'express', type: 'express', writable: true };
@@ -71,6 +72,14 @@ describe('simulate, a roll', () => {
     // Slots split about evenly: half the fleet waits for wave 1, due 60 s after the roll.
     expect(late).toBeGreaterThan(30);
     expect(late).toBeLessThan(70);
+  });
+
+  it('spreads a wave over a poll interval: its agents do not all fetch in the second it falls due', () => {
+    const r = run({ instances: 1_000, roll: { percent: 100, waves: 2, waveIntervalS: 60 } });
+    const [peak] = sourcePeaks(r);
+    // About 500 agents per wave, spread over 10 s: some 50-100 a second, never the whole wave at once.
+    expect(peak?.get.key.perS).toBeLessThan(200);
+    expect(r.latency.notApplied).toBe(0);
   });
 
   it('takes only the agents whose slot is below the percent', () => {
