@@ -2,8 +2,9 @@
 // agent's own timing and decisions: beginPass/afterPass (the loop), pollDelayMs and
 // retryDelayMs (jitter, backoff), decideStep (what to do next, which runs decideRelease:
 // slots and waves), passOutcome (how a pass ends, a wave's spread included), Conditions (what
-// counts as a change) and nextReportAt (report debounce and heartbeat). Only the I/O is modelled: a store request is counted and answered at once, and a
-// fetch, a drain, a stop and a start take the time given in `timings`. Deterministic for a seed.
+// counts as a change) and nextReportAt (report debounce and heartbeat). Only the I/O is
+// modelled: a store request is counted (scale-ledger.ts) and answered at once, and a fetch, a
+// drain, a stop and a start take the time given in `timings`. Deterministic for a seed.
 import { Conditions } from '../../agent/daemon/conditions.ts';
 import { decideStep, type ChannelView, type Step } from '../../agent/daemon/decide.ts';
 import { afterPass, beginPass, type LoopSchedule } from '../../agent/daemon/loop.ts';
@@ -13,59 +14,12 @@ import { slotOf } from '../../agent/rollout/decide.ts';
 import { pollDelayMs, retryDelayMs } from '../../agent/rollout/plan.ts';
 import { layoutFor } from '../../agent/store/layout.ts';
 import type { ReleaseManifest } from '../../agent/store/schemas.ts';
-import type { RequestKind, StoreType } from './scale-prices.ts';
+import type { SimInput, SimResult, SourceSpec } from './scale-types.ts';
 import { EventQueue, mulberry32 } from './scale-events.ts';
-import { RateCounter, scopesOf } from './scale-rates.ts';
+import { RequestLedger, type Counted, type Method } from './scale-ledger.ts';
 import { channelAt, channelVersion, makeChannel, makeRelease, ROLE } from './scale-world.ts';
 
-export interface SourceSpec {
-  name: string;
-  type: StoreType;
-  /** Takes report writes (a CDN does not; reports go to the first source that does). */
-  writable: boolean;
-  /** From the roll until this source serves the new channel: a mirror's pass, a CDN's cache. */
-  channelDelayMs?: number;
-  /** The channel as this many copies under their own prefixes, an instance reading copy slot % n. Modelled only: herd writes one. */
-  channelCopies?: number;
-  /** Unreachable over these [from, to) windows, in ms after measuring starts. */
-  down?: ReadonlyArray<readonly [number, number]>;
-}
-
-export interface SimInput {
-  instances: number;
-  sources: readonly SourceSpec[];
-  settings: { pollIntervalS: number; reportHeartbeatS: number; drainS: number };
-  /** Uniform ranges, in ms, of what the modelled I/O takes. */
-  timings: { fetchMs: readonly [number, number]; stopMs: readonly [number, number]; startMs: readonly [number, number] };
-  /** Bytes of the code bundle each instance downloads in a roll. */
-  codeBytes: number;
-  seed: number;
-  /** The idle window measured before the roll. */
-  idleMs: number;
-  roll: { percent: number; waves: number; waveIntervalS: number } | null;
-  /** How long after the roll to keep going at most (default: the waves, a poll, the drain and a minute). */
-  afterRollMs?: number;
-}
-
-/** One kind of request to one type of source, counted over the idle window for the whole fleet. */
-export interface IdleCount { type: StoreType; kind: RequestKind; n: number; bytes: number }
-
-export interface SimResult {
-  input: SimInput;
-  /** Measuring starts here (after a warm-up); the roll, if any, is at rollAtMs; the run ends at endMs. */
-  startMs: number;
-  rollAtMs: number | null;
-  endMs: number;
-  rates: RateCounter;
-  /** The most report writes one instance made in one second (each report key has one writer). */
-  reportKeyPeakPerS: number;
-  idle: { windowS: number; counts: IdleCount[]; byWhat: Map<string, number> };
-  /** Requests from the roll to the end of the run, by what they were for. */
-  rollByWhat: Map<string, number>;
-  /** Per instance in the rollout: ms from the roll until it ran the new release healthy; and the same without its drain. */
-  latency: { withDrain: number[]; withoutDrain: number[]; notApplied: number; inRollout: number };
-  passes: number;
-}
+export type { IdleCount, SimInput, SimResult, SourceSpec } from './scale-types.ts';
 
 const SESSION_MS = 5 * 60_000;
 /** A CreateSession credential is renewed when less than this is left (assumed, as the AWS SDKs do ahead of expiry). */
@@ -74,9 +28,6 @@ const CHANNEL_BYTES = 420;
 const REPORT_BYTES = 430;
 const MANIFEST_BYTES = 700;
 
-type Method = 'GET' | 'PUT' | 'SESSION';
-/** Where one request is counted: the per-second counts of its key, prefix and bucket. */
-type Counted = { key: Map<number, number>; prefix: Map<number, number>; bucket: Map<number, number> };
 
 interface Agent {
   index: number;
@@ -107,8 +58,6 @@ interface Agent {
   backoffMs: (failures: number) => number;
   appliedAt: number | null;
   drained: boolean;
-  /** Report writes in the current second, for the per-key peak of report keys. */
-  reportRate: { second: number; n: number };
 }
 
 export function simulate(input: SimInput): SimResult {
@@ -130,20 +79,7 @@ export function simulate(input: SimInput): SimResult {
   const first = makeChannel({ release: 'v1', previous: null, generation: 1, at: startMs - 86_400_000 });
   const versions = sources.map(() => [channelVersion(first, -Infinity)]);
 
-  const rates = new RateCounter(startMs);
-  const scopeCache = new Map<string, Counted>();
-  const idleCounts = sources.map((source) => ({
-    get: { type: source.type, kind: 'get' as const, n: 0, bytes: 0 },
-    put: { type: source.type, kind: 'put' as const, n: 0, bytes: 0 },
-    session: { type: source.type, kind: 'session' as const, n: 0, bytes: 0 },
-  }));
-  // Every report key is in the same prefix; its own rate is counted per agent.
-  const reportScopes = sources.map((_, si) => scopes(si, 'PUT', layout.report(ROLE, 'x')));
-  let reportKeyPeak = 0;
-  const channelScopes = sources.map((source, si) => Array.from({ length: source.channelCopies ?? 1 }, (_, copy) =>
-    scopes(si, 'GET', (source.channelCopies ?? 1) > 1 ? `herd/roles/${ROLE}/channel-${copy}/channel.json` : layout.channel(ROLE))));
-  const byWhat = new Map<string, number>();
-  const rollByWhat = new Map<string, number>();
+  const ledger = new RequestLedger({ sources, agents: input.instances, startMs, idleMs: input.idleMs, rollAtMs });
   const queue = new EventQueue();
   let now = startMs;
   let passes = 0;
@@ -152,52 +88,13 @@ export function simulate(input: SimInput): SimResult {
   const isDown = (si: number) => (sources[si]?.down ?? []).some(([from, to]) => now >= startMs + from && now < startMs + to);
   const firstUp = (writable: boolean) => sources.findIndex((s, si) => (!writable || s.writable) && !isDown(si));
 
-  /** The scopes a request counts in, made once per source, method and key (reports: per source, one key each). */
-  function scopes(si: number, method: Method, key: string): Counted {
-    const name = `${si} ${method} ${key}`;
-    let found = scopeCache.get(name);
-    if (!found) {
-      const s = scopesOf((sources[si] as SourceSpec).name, method, key);
-      scopeCache.set(name, found = { key: rates.binsOf(s.key), prefix: rates.binsOf(s.prefix), bucket: rates.binsOf(s.bucket) });
-    }
-    return found;
-  }
-
-  /**
-   * Counts one request: in the rates (reports by prefix and bucket; each report key's own rate
-   * is its agent's, kept apart), and in the idle window's totals. A request to a directory
-   * bucket first renews the agent's CreateSession credential when it is about to expire.
-   */
+  /** Counts one request; one to a directory bucket first renews the agent's CreateSession credential when it is about to expire. */
   function count(agent: Agent, si: number, method: Method, where: Counted | 'report', what: string, bytes: number): void {
-    const source = sources[si] as SourceSpec;
-    if (source.type === 'express' && method !== 'SESSION' && now >= (agent.sessionUntil[si] ?? 0) - SESSION_RENEW_MS) {
+    if ((sources[si] as SourceSpec).type === 'express' && now >= (agent.sessionUntil[si] ?? 0) - SESSION_RENEW_MS) {
       agent.sessionUntil[si] = now + SESSION_MS;
-      count(agent, si, 'SESSION', scopes(si, 'SESSION', ''), 'CreateSession', 0);
+      ledger.count(agent.index, si, 'SESSION', ledger.scopes(si, 'SESSION', ''), 'CreateSession', 0, now);
     }
-    if (now >= startMs) {
-      if (where === 'report') {
-        const r = reportScopes[si] as Counted;
-        rates.addTo(r.prefix, now);
-        rates.addTo(r.bucket, now);
-        const second = Math.floor(now / 1000);
-        agent.reportRate = second === agent.reportRate.second ? { second, n: agent.reportRate.n + 1 } : { second, n: 1 };
-        if (agent.reportRate.n > reportKeyPeak) reportKeyPeak = agent.reportRate.n;
-      } else {
-        if (method !== 'SESSION') rates.addTo(where.key, now);
-        if (method !== 'SESSION') rates.addTo(where.prefix, now);
-        rates.addTo(where.bucket, now);
-      }
-    }
-    if (now >= startMs && now < startMs + input.idleMs) {
-      const kind: RequestKind = method === 'GET' ? 'get' : method === 'PUT' ? 'put' : 'session';
-      const c = idleCounts[si]?.[kind];
-      if (c) {
-        c.n += 1;
-        c.bytes += bytes;
-      }
-      byWhat.set(what, (byWhat.get(what) ?? 0) + 1);
-    }
-    if (rollAtMs !== null && now >= rollAtMs) rollByWhat.set(what, (rollByWhat.get(what) ?? 0) + 1);
+    ledger.count(agent.index, si, method, where, what, bytes, now);
   }
 
   // --- the report (the agent's nextReportAt, its writes modelled as instant) ---
@@ -265,7 +162,7 @@ export function simulate(input: SimInput): SimResult {
     for (let si = 0; si < sources.length; si++) {
       if (isDown(si)) continue;
       const source = sources[si] as SourceSpec;
-      const where = channelScopes[si]?.[agent.slot % (source.channelCopies ?? 1)] as Counted;
+      const where = ledger.channel(si, agent.slot);
       const version = channelAt(versions[si] ?? [], now);
       const fresh = agent.seen[si] !== version.generation;
       count(agent, si, 'GET', where, fresh ? 'channel 200' : 'channel 304', fresh ? CHANNEL_BYTES : 0);
@@ -326,9 +223,9 @@ export function simulate(input: SimInput): SimResult {
       agent.fetchFailed = id;
       return done('failed');
     }
-    count(agent, si, 'GET', scopes(si, 'GET', layout.manifest(ROLE, id)), 'manifest', MANIFEST_BYTES);
+    count(agent, si, 'GET', ledger.scopes(si, 'GET', layout.manifest(ROLE, id)), 'manifest', MANIFEST_BYTES);
     for (const ref of [manifest.code, manifest.config]) {
-      if (ref && !agent.blobs.has(ref.digest)) count(agent, si, 'GET', scopes(si, 'GET', layout.blob(ref.digest)), 'blob', ref.size);
+      if (ref && !agent.blobs.has(ref.digest)) count(agent, si, 'GET', ledger.scopes(si, 'GET', layout.blob(ref.digest)), 'blob', ref.size);
     }
     later(agent, between(timings.fetchMs), () => {
       agent.installed.set(id, manifest);
@@ -390,7 +287,7 @@ export function simulate(input: SimInput): SimResult {
       running: { id: 'v1', manifest: v1 }, runnerState: 'running', healthy: true, installed: new Map([['v1', v1]]),
       blobs: new Set([v1.code.digest, ...(v1.config ? [v1.config.digest] : [])]), local: { failed: {}, lastKnownGood: 'v1' }, previous: null,
       channel: null, seen: sources.map((_, si) => (si === 0 ? 1 : null)), sessionUntil: sources.map(() => now + SESSION_RENEW_MS + rng() * (SESSION_MS - SESSION_RENEW_MS)),
-      desired: 'v1', fetchFailed: null, next: null, step: null, backoffMs: () => 0, appliedAt: null, drained: false, reportRate: { second: -1, n: 0 },
+      desired: 'v1', fetchFailed: null, next: null, step: null, backoffMs: () => 0, appliedAt: null, drained: false,
     };
     agent.backoffMs = (failures) => retryDelayMs({ failures, serving: agent.running !== null, pollIntervalS: settings.pollIntervalS, jitter: rng });
     agent.conditions.set('ChannelRead', true, 'Read');
@@ -422,10 +319,10 @@ export function simulate(input: SimInput): SimResult {
   const inRollout = rollAtMs === null ? [] : agents.filter((a) => a.slot < (input.roll?.percent ?? 0));
   const applied = inRollout.filter((a) => a.appliedAt !== null);
   return {
-    input, startMs, rollAtMs, endMs: end, rates,
-    idle: { windowS: input.idleMs / 1000, counts: idleCounts.flatMap((c) => [c.get, c.put, c.session]).filter((c) => c.n > 0), byWhat },
-    reportKeyPeakPerS: reportKeyPeak,
-    rollByWhat,
+    input, startMs, rollAtMs, endMs: end, rates: ledger.rates,
+    idle: { windowS: input.idleMs / 1000, counts: ledger.idleCounts(), byWhat: ledger.byWhat },
+    reportKeyPeakPerS: ledger.reportKeyPeak,
+    rollByWhat: ledger.rollByWhat,
     latency: {
       withDrain: applied.map((a) => (a.appliedAt as number) - (rollAtMs as number)),
       withoutDrain: applied.map((a) => (a.appliedAt as number) - (rollAtMs as number) - (a.drained ? settings.drainS * 1000 : 0)),
