@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import * as z from './zod.ts';
 import type { RefinementCtx } from './zod.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, UsageError } from './errors.ts';
 import { parseFlags } from './flags.ts';
 import { parseTrustedKey } from './signing/keys.ts';
 import { roleSchema, instanceIdSchema } from './store/schemas.ts';
@@ -20,6 +20,7 @@ export const bucketSchema = z.string().check(z.regex(
   'must be an S3 bucket name: 3-63 of [a-z0-9.-], starting and ending with a letter or digit',
 ));
 
+/** An S3 bucket (or S3-compatible store) source: what agents read and write, and what the operator commands take. */
 export const sourceSchema = z.strictObject({
   bucket: bucketSchema,
   prefix: z.pipe(
@@ -31,6 +32,36 @@ export const sourceSchema = z.strictObject({
   forcePathStyle: z.optional(z.boolean()),
 });
 export type SourceConfig = z.infer<typeof sourceSchema>;
+
+/**
+ * An HTTP(S) source: a base URL serving the store's layout read-only (a CDN in front of the
+ * bucket, a static file server). It is named in logs and /status, so it must carry no secret.
+ */
+export const httpSourceSchema = z.strictObject({
+  url: z.pipe(
+    z.url({ protocol: /^https?$/, error: 'must be an absolute http:// or https:// URL' }).check(z.superRefine(checkSourceUrl)),
+    z.transform((u: string) => u.replace(/\/+$/, '')),
+  ),
+});
+export type HttpSourceConfig = z.infer<typeof httpSourceSchema>;
+
+/** A source an agent reads: a bucket, or a URL. */
+export const agentSourceSchema = z.union([sourceSchema, httpSourceSchema], {
+  error: 'must be a bucket source {"bucket": ...} or an HTTP(S) source {"url": ...}, not both',
+});
+export type AgentSourceConfig = SourceConfig | HttpSourceConfig;
+
+export function isHttpSource(source: AgentSourceConfig): source is HttpSourceConfig {
+  return 'url' in source;
+}
+
+/** No credentials (they would be logged), no query or fragment (object keys are appended to the path). */
+function checkSourceUrl(value: string, ctx: RefinementCtx<string>): void {
+  if (!URL.canParse(value)) return;
+  const url = new URL(value);
+  if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials (user:password@): the URL is logged' });
+  if (/[?#]/.test(value)) ctx.addIssue({ code: 'custom', message: 'must have no query (?) or fragment (#): object keys are appended to its path' });
+}
 
 const identitySchema = z.discriminatedUnion('provider', [
   z.strictObject({
@@ -62,7 +93,7 @@ function checkTrustedKey(value: string, ctx: RefinementCtx<string>): void {
 }
 
 export const agentConfigSchema = z.strictObject({
-  sources: z.array(sourceSchema).check(z.minLength(1, 'needs at least one source')),
+  sources: z.array(agentSourceSchema).check(z.minLength(1, 'needs at least one source')),
   dataDir: z._default(z.string().check(z.startsWith('/', 'must be an absolute path')), '/var/lib/herd'),
   healthPort: z._default(port, 9787),
   healthHost: z._default(z.string().check(z.minLength(1)), '0.0.0.0'),
@@ -221,4 +252,12 @@ export function sourceFromFlags(flags: StoreFlags, env: Readonly<Record<string, 
   };
   if (!raw.bucket) throw new ConfigError('--bucket is required (or set HERD_BUCKET)');
   return deepFreeze(parseFlags(sourceSchema, raw, names));
+}
+
+/** `herd pull`'s source: --url, an HTTP(S) source, or else the bucket from the store flags. */
+export function agentSourceFromFlags(flags: StoreFlags & { url?: string }, env: Readonly<Record<string, string | undefined>> = process.env): AgentSourceConfig {
+  if (flags.url === undefined) return sourceFromFlags(flags, env);
+  const bucketFlags = (['bucket', 'prefix', 'region', 'endpoint', 'pathStyle'] as const).filter((k) => flags[k] !== undefined);
+  if (bucketFlags.length > 0) throw new UsageError(`--url names the whole source: give it without --${bucketFlags.map((k) => (k === 'pathStyle' ? 'path-style' : k)).join(', --')}`);
+  return deepFreeze(parseFlags(httpSourceSchema, { url: flags.url }));
 }

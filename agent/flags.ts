@@ -20,12 +20,16 @@ const FLAGS = {
   prefix: { flag: '--prefix', noun: 'a key prefix', accepts: 'letters, digits, . _ - and /' },
   region: { flag: '--region', noun: 'a region', accepts: 'a name such as us-east-1' },
   endpoint: { flag: '--endpoint', noun: 'an endpoint', accepts: 'an http:// or https:// URL, e.g. http://127.0.0.1:4569' },
+  url: { flag: '--url', noun: 'a source URL', accepts: 'an absolute http:// or https:// URL without user:password, query or fragment, e.g. https://cdn.example.com/herd' },
   role: { flag: '--role', noun: 'a role', accepts: `1-64 ${NAME}` },
   release: { flag: '--release', noun: 'a release id', accepts: `1-128 ${NAME}` },
   percent: { flag: '--percent', accepts: 'a whole number from 0 to 100' },
   waves: { flag: '--waves', accepts: 'a whole number from 1 to 100' },
   waveIntervalS: { flag: '--wave-interval', accepts: 'a number of seconds, 0 or more' },
+  generation: { flag: '--generation', accepts: 'a whole number above the channel\'s generation' },
   staleAfterS: { flag: '--stale-after', accepts: 'a number of seconds above 0' },
+  maxFailures: { flag: '--max-failures', accepts: 'a whole number from 1 to 100000' },
+  timeoutS: { flag: '--timeout', accepts: 'a number of seconds above 0' },
   exitAfterS: { flag: '--exit-after', accepts: 'a number of seconds' },
   which: { flag: '--which', noun: 'a policy choice', accepts: 'instance, publisher, both, image or all' },
   partition: { flag: '--partition', noun: 'an ARN partition', accepts: 'aws, aws-cn or aws-us-gov' },
@@ -36,6 +40,8 @@ const FLAGS = {
   toRegion: { flag: '--to-region', noun: 'a region', accepts: 'a name such as us-east-1' },
   toEndpoint: { flag: '--to-endpoint', noun: 'an endpoint', accepts: 'an http:// or https:// URL, e.g. http://127.0.0.1:4569' },
   intervalS: { flag: '--interval', accepts: 'a number of seconds above 0' },
+  expiresInS: { flag: '--expires-in', accepts: 'a duration from 1s to 366d: a number with s, m, h or d (7d, 36h, 90m), or seconds' },
+  trustedKey: { flag: '--trusted-key', noun: 'a public key', accepts: 'the line herd keygen prints, base64 SPKI DER, or the PEM of the .pub file' },
   logLevel: { flag: '--log-level', noun: 'a log level', accepts: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, Flag>;
 
@@ -82,5 +88,17 @@ export function numberFlag(key: FlagKey): (raw: string) => number {
   return (raw) => {
     if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw.trim())) throw new UsageError(flagSentence(key, raw));
     return Number(raw);
+  };
+}
+
+const DURATION_UNITS_S = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** A commander parser for a duration flag: seconds, from "7d", "36h", "90m", "45s" or "3600"; UsageError outside [1 s, maxS]. */
+export function durationFlag(key: FlagKey, maxS: number): (raw: string) => number {
+  return (raw) => {
+    const match = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(raw.trim());
+    const seconds = match ? Number(match[1]) * DURATION_UNITS_S[(match[2] || 's') as keyof typeof DURATION_UNITS_S] : NaN;
+    if (!(seconds >= 1 && seconds <= maxS)) throw new UsageError(flagSentence(key, raw));
+    return seconds;
   };
 }

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { Agent } from './daemon/index.ts';
-import { agentConfigSchema, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
+import { agentConfigSchema, agentSourceFromFlags, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
 import { describeError, exitCodeOf, UsageError } from './errors.ts';
 import { numberFlag, parseFlag } from './flags.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -13,9 +13,10 @@ import { createOutput, formatBytes, actor } from './commands/output.ts';
 import { DEFAULT_KEY_NAME, DEFAULT_STALE_AFTER_S } from './commands/defaults.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { mirrorCommand } from './commands/mirror-cli.ts';
+import { channelCommands } from './commands/channel-cli.ts';
 import { VERSION } from './version.ts';
 
-interface CommonFlags extends StoreFlags { json?: boolean; logLevel?: string }
+export interface CommonFlags extends StoreFlags { json?: boolean; logLevel?: string }
 
 function storeOptions(cmd: Command): Command {
   return cmd
@@ -90,7 +91,7 @@ export function buildProgram(): Command {
     });
 
   program.command('keygen')
-    .description('write an ed25519 key pair for signing releases; prints the public key line for the agents\' trustedKeys')
+    .description('write an ed25519 key pair for signing releases and channels; prints the public key line for the agents\' trustedKeys')
     .requiredOption('--out <dir>', 'directory for NAME.key (private, mode 0600) and NAME.pub')
     .option('--name <name>', 'file name stem', DEFAULT_KEY_NAME)
     .option('--json', 'print one JSON document for scripts')
@@ -102,82 +103,34 @@ export function buildProgram(): Command {
       out.result(result.trustedKey, { ...result });
     });
 
-  storeOptions(program.command('roll'))
-    .description('point the role\'s channel at a published release')
-    .requiredOption('--role <role>', 'role')
-    .requiredOption('--release <id>', 'published release id')
-    .option('--percent <n>', 'share of instances that take it (0-100)', numberFlag('percent'))
-    .option('--waves <n>', 'split the rollout into N waves', numberFlag('waves'))
-    .option('--wave-interval <seconds>', 'seconds between waves', numberFlag('waveIntervalS'))
-    .action(async (flags: CommonFlags & { role: string; release: string; percent?: number; waves?: number; waveInterval?: number }) => {
-      const log = cliLogger(flags);
-      const out = createOutput({ json: flags.json ?? false });
-      const { pausedNote, roll, rollWarning } = await import('./commands/roll.ts');
-      const channel = await roll({
-        store: await storeFor(flags, log), role: flags.role, release: flags.release, actor: actor(), log,
-        ...(flags.percent !== undefined ? { percent: flags.percent } : {}),
-        ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
-        ...(flags.waveInterval !== undefined ? { waveIntervalS: flags.waveInterval } : {}),
-      });
-      for (const note of [pausedNote(channel), rollWarning(channel)]) if (note) out.info(`note: ${note}`);
-      out.result(
-        `${channel.role}: ${channel.previous ?? '(none)'} -> ${channel.release} (${channel.rollout.percent}%, generation ${channel.generation}${channel.paused ? ', paused' : ''})`,
-        { channel, paused: channel.paused },
-      );
-    });
-
-  storeOptions(program.command('rollback'))
-    .description('point the role\'s channel back at its previous release, on every instance at once')
-    .requiredOption('--role <role>', 'role')
-    .action(async (flags: CommonFlags & { role: string }) => {
-      const log = cliLogger(flags);
-      const out = createOutput({ json: flags.json ?? false });
-      const { rollback, resumedNote } = await import('./commands/rollback.ts');
-      const result = await rollback({ store: await storeFor(flags, log), role: flags.role, actor: actor(), log });
-      const { channel } = result;
-      const note = resumedNote(result);
-      if (note) out.info(`note: ${note}`);
-      out.result(
-        `${channel.role}: rolled back ${result.from} -> ${channel.release} (100% now, generation ${channel.generation}${result.wasPaused ? ', resumed' : ''})`,
-        { ...result },
-      );
-    });
-
-  storeOptions(program.command('pause'))
-    .description('stop the role\'s rollout: agents keep what they run until resumed')
-    .requiredOption('--role <role>', 'role')
-    .action(async (flags: CommonFlags & { role: string }) => {
-      const log = cliLogger(flags);
-      const out = createOutput({ json: flags.json ?? false });
-      const { describePause, setPaused } = await import('./commands/pause.ts');
-      const result = await setPaused({ store: await storeFor(flags, log), role: flags.role, paused: true, actor: actor(), log });
-      out.result(describePause(result), { ...result });
-    });
-
-  storeOptions(program.command('resume'))
-    .description('continue the role\'s paused rollout')
-    .requiredOption('--role <role>', 'role')
-    .action(async (flags: CommonFlags & { role: string }) => {
-      const log = cliLogger(flags);
-      const out = createOutput({ json: flags.json ?? false });
-      const { describePause, setPaused } = await import('./commands/pause.ts');
-      const result = await setPaused({ store: await storeFor(flags, log), role: flags.role, paused: false, actor: actor(), log });
-      out.result(describePause(result), { ...result });
-    });
+  channelCommands(program, { storeOptions, storeFor, cliLogger });
 
   storeOptions(program.command('status'))
     .description('the role\'s channel and every instance\'s last report')
     .requiredOption('--role <role>', 'role')
     .option('--stale-after <seconds>', `flag reports older than this as STALE (default ${DEFAULT_STALE_AFTER_S})`, numberFlag('staleAfterS'))
-    .action(async (flags: CommonFlags & { role: string; staleAfter?: number }) => {
+    .option('--wait', 'follow the rollout under way as herd roll --wait does (exit 0 done, 1 halted, went back or timed out)')
+    .option('--timeout <seconds>', 'with --wait: how long to wait (default 900)', numberFlag('timeoutS'))
+    .option('--compare <store>', 'also show the channel generation another store has: s3://BUCKET[/PREFIX] or an http(s):// URL (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--compare-endpoint <url>', 'S3-compatible endpoint for the s3:// stores of --compare')
+    .action(async (flags: CommonFlags & { wait?: boolean; timeout?: number; staleAfter?: number; compare: string[]; compareEndpoint?: string } & { role: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
+      if (flags.wait) {
+        const { followRollout } = await import('./commands/rollout-wait.ts');
+        await followRollout({ store: await storeFor(flags, log), role: flags.role, flags, out, log });
+        return;
+      }
       const { renderStatus, status } = await import('./commands/status.ts');
-      const fleet = await status({
-        store: await storeFor(flags, log), role: flags.role, log,
-        ...(flags.staleAfter !== undefined ? { staleAfterS: flags.staleAfter } : {}),
-      });
-      out.result(renderStatus(fleet), { ...fleet });
+      const store = await storeFor(flags, log);
+      const fleet = await status({ store, role: flags.role, log, ...(flags.staleAfter !== undefined ? { staleAfterS: flags.staleAfter } : {}) });
+      if (flags.compare.length === 0) {
+        out.result(renderStatus(fleet), { ...fleet });
+        return;
+      }
+      const { compareStores, renderStores } = await import('./commands/status-stores.ts');
+      const stores = await compareStores({ role: flags.role, store, compare: flags.compare, endpoint: flags.compareEndpoint, log });
+      out.result(`${renderStatus(fleet)}\n\n${renderStores(stores).join('\n')}`, { ...fleet, stores });
     });
 
   storeOptions(program.command('pull'))
@@ -185,14 +138,15 @@ export function buildProgram(): Command {
     .requiredOption('--role <role>', 'role')
     .option('--release <id>', 'release id (default: the channel\'s release)')
     .requiredOption('--data-dir <dir>', 'data directory, e.g. /var/lib/herd')
-    .action(async (flags: CommonFlags & { role: string; release?: string; dataDir: string }) => {
+    .option('--url <url>', 'read from this HTTP(S) source (a CDN or static mirror of the store) instead of a bucket')
+    .action(async (flags: CommonFlags & { role: string; release?: string; dataDir: string; url?: string }) => {
       const log = cliLogger(flags);
       const out = createOutput({ json: flags.json ?? false });
       const limits = agentConfigSchema.shape.limits.parse(undefined);
       const { pull } = await import('./commands/pull.ts');
-      // The agent's own S3 client, as on an instance: pull is the agent's fetch, run ahead of time.
+      // The agent's own clients (S3, or the HTTP source --url names), as on an instance: pull is the agent's fetch, run ahead of time.
       const result = await pull({
-        store: new ObjectStore({ source: sourceFromFlags(flags), log }), role: flags.role, dataDir: resolve(flags.dataDir), limits, log,
+        store: new ObjectStore({ source: agentSourceFromFlags(flags), log }), role: flags.role, dataDir: resolve(flags.dataDir), limits, log,
         ...(flags.release !== undefined ? { release: flags.release } : {}),
       });
       out.result(

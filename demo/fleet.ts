@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { SourceConfig } from '../agent/config.ts';
 import { slotOf, waveOf } from '../agent/rollout/decide.ts';
 import { freePorts } from '../support/ports.ts';
-import { spawnChild, type DemoChild } from './children.ts';
+import { signalGroup, spawnChild, type DemoChild } from './children.ts';
 
 export interface InstancePlan {
   instanceId: string;
@@ -19,7 +19,8 @@ export interface InstancePlan {
 
 export interface FleetSettings {
   role: string;
-  source: SourceConfig;
+  /** In order: the agent reads from the first that answers. */
+  sources: SourceConfig[];
   pollIntervalS: number;
   /** Must outlast the balancer's fall × inter, so it stops sending before the app stops. */
   drainS: number;
@@ -39,24 +40,30 @@ export function instanceIdsForWaves(zones: string[], waves: number): string[] {
   });
 }
 
-export async function planFleet(input: { root: string; zones: string[]; waves: number }): Promise<InstancePlan[]> {
-  const ids = instanceIdsForWaves(input.zones, input.waves);
-  const ports = await freePorts(input.zones.length * 2);
-  return input.zones.map((zone, k) => ({
-    instanceId: ids[k] as string,
+/** Each instance's ports and files under `root`. */
+export async function planInstances(root: string, members: Array<{ instanceId: string; zone: string }>): Promise<InstancePlan[]> {
+  const ports = await freePorts(members.length * 2);
+  return members.map(({ instanceId, zone }, k) => ({
+    instanceId,
     zone,
     healthPort: ports[2 * k] as number,
     appPort: ports[2 * k + 1] as number,
-    dataDir: join(input.root, ids[k] as string),
-    configFile: join(input.root, `${ids[k]}.json`),
-    logFile: join(input.root, `${ids[k]}.log`),
+    dataDir: join(root, instanceId),
+    configFile: join(root, `${instanceId}.json`),
+    logFile: join(root, `${instanceId}.log`),
   }));
+}
+
+/** One instance per zone, each in its own wave of a `waves`-wave rollout. */
+export function planFleet(input: { root: string; zones: string[]; waves: number }): Promise<InstancePlan[]> {
+  const ids = instanceIdsForWaves(input.zones, input.waves);
+  return planInstances(input.root, input.zones.map((zone, k) => ({ instanceId: ids[k] as string, zone })));
 }
 
 /** Pure: the agent config file of one instance. */
 export function agentConfig(plan: InstancePlan, settings: FleetSettings): Record<string, unknown> {
   return {
-    sources: [settings.source],
+    sources: settings.sources,
     dataDir: plan.dataDir,
     healthPort: plan.healthPort,
     healthHost: '127.0.0.1',
@@ -68,22 +75,31 @@ export function agentConfig(plan: InstancePlan, settings: FleetSettings): Record
   };
 }
 
-export interface FleetAgent { plan: InstancePlan; child: DemoChild }
+export interface FleetAgent {
+  plan: InstancePlan;
+  child: DemoChild;
+  /** Set when the drill killed it with its app, as a machine that died: the app's pid. */
+  lost: { appPid: number } | null;
+}
 
-/** Starts `herd agent` for each planned instance; the env carries the store's credentials. */
-export async function startAgents(input: {
-  plans: InstancePlan[]; settings: FleetSettings; herdScript: string; env: Record<string, string>;
-}): Promise<FleetAgent[]> {
-  const agents: FleetAgent[] = [];
-  for (const plan of input.plans) {
-    await writeFile(plan.configFile, `${JSON.stringify(agentConfig(plan, input.settings), null, 2)}\n`);
-    const child = spawnChild({
-      name: plan.instanceId, command: process.execPath, args: [input.herdScript, 'agent', '--config', plan.configFile],
-      env: input.env, logFile: plan.logFile,
-    });
-    agents.push({ plan, child });
-  }
-  return agents;
+/** Starts `herd agent` for one planned instance; the env carries the store's credentials. */
+export async function startAgent(input: {
+  plan: InstancePlan; settings: FleetSettings; herdScript: string; env: Record<string, string>;
+}): Promise<FleetAgent> {
+  const { plan } = input;
+  await writeFile(plan.configFile, `${JSON.stringify(agentConfig(plan, input.settings), null, 2)}\n`);
+  const child = spawnChild({
+    name: plan.instanceId, command: process.execPath, args: [input.herdScript, 'agent', '--config', plan.configFile],
+    env: input.env, logFile: plan.logFile,
+  });
+  return { plan, child, lost: null };
+}
+
+/** Kills an instance as a machine dies: SIGKILL to its agent's and its app's process groups at once, no drain. */
+export function killInstance(agent: FleetAgent, appPid: number): void {
+  agent.lost = { appPid };
+  signalGroup(agent.child.pid, 'SIGKILL');
+  signalGroup(appPid, 'SIGKILL');
 }
 
 /** What the demo shows of one instance, from its /status. */

@@ -1,8 +1,10 @@
 // The demo: the whole loop on one machine with nothing to set up. A local S3 store; three
 // agents (real processes, zones local-1a/1b/1c) behind a load balancer that checks their
 // /healthz; the sample app published and rolled; then, under steady traffic, a second
-// release (a code change) rolled in waves. Shows the fleet as it changes and ends with the
-// requests served and failed. Ctrl-C at any point stops everything and removes the files.
+// release (a code change) rolled in waves, and the outage drill (drill.ts): a zone lost and
+// replaced, then the primary store lost and a fresh instance booted from a mirror. Shows the
+// fleet as it changes and ends with the requests served and failed through each phase.
+// Ctrl-C at any point stops everything and removes the files.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,25 +15,30 @@ import { publish } from '../agent/commands/publish.ts';
 import { roll } from '../agent/commands/roll.ts';
 import { HerdError } from '../agent/errors.ts';
 import { silentLogger } from '../agent/log.ts';
+import type { SourceConfig } from '../agent/config.ts';
 import { createS3Client } from '../agent/store/client.ts';
+import { describeSource } from '../agent/store/layout.ts';
 import { ObjectStore } from '../agent/store/object-store.ts';
 import { LOCAL_S3_CREDENTIALS, startLocalS3 } from '../support/local-s3.ts';
 import { freePort } from '../support/ports.ts';
 import { HEALTH_CHECK, startBalancer, type Balancer } from './balancer.ts';
 import { createFleetView, describeTraffic, type FleetRow } from './fleet-view.ts';
-import { planFleet, startAgents, type FleetAgent } from './fleet.ts';
+import { planFleet, planInstances, startAgent, type FleetAgent, type InstancePlan } from './fleet.ts';
+import { loseStore, loseZone, type DrillContext, type OutageResult } from './drill.ts';
+import { startMirrorStore } from './mirror-store.ts';
+import { countsBetween, planOutage } from './outage-plan.ts';
 import { interruptOnSignals, Interrupted, sleep, throwIfInterrupted } from './signals.ts';
-import { describeInstances, describeSummary, rollTimeoutMessage, type DemoSummary } from './summary.ts';
-import { startTraffic, type Traffic } from './traffic.ts';
+import { describeInstances, describeSummary, rollTimeoutMessage, type DemoSummary, type Phase } from './summary.ts';
+import { startTraffic, type Traffic, type TrafficCounts } from './traffic.ts';
 import { watchFleet } from './watch.ts';
 
 export interface DemoInput {
   out: Output;
   /** The environment the agents and HAProxy start from (PATH...); HERD_* and AWS_* are dropped. */
   env: Readonly<Record<string, string | undefined>>;
-  /** After the roll, leave everything running until Ctrl-C. */
+  /** At the end (after the roll and the drill), leave everything running until Ctrl-C. */
   keep?: boolean;
-  /** After the roll, leave everything running this long, then stop (for scripts). */
+  /** At the end, leave everything running this long, then stop (for scripts). */
   exitAfterS?: number;
   /** Where the fleet table goes, and whether to redraw it in place; default stderr, live on a terminal. */
   view?: { write(text: string): void; live: boolean };
@@ -39,6 +46,8 @@ export interface DemoInput {
   herdScript?: string;
   /** How long the fleet has to take the second release. */
   rollTimeoutS?: number;
+  /** Skip the roll: boot the fleet on the first release, then run the outage drill. */
+  drillOnly?: boolean;
 }
 
 const BUCKET = 'herd-demo';
@@ -49,7 +58,7 @@ const SECOND = { id: 'hello-2', code: 'hello-app-v2' };
 const ROLLOUT = { waves: 3, waveIntervalS: 5 };
 /** Drain (2 s) outlasts the balancer's fall × inter (1 s), so it stops sending before the app stops. */
 export const FLEET = { pollIntervalS: 1, drainS: 2 };
-const TRAFFIC = { ratePerS: 25, warmUpS: 2, afterRollS: 1.5, shareWindowS: 2 };
+const TRAFFIC = { ratePerS: 25, warmUpS: 2, afterPhaseS: 1.5, shareWindowS: 2 };
 const BOOT_TIMEOUT_S = 60;
 
 interface Running {
@@ -59,37 +68,55 @@ interface Running {
   trafficStartedAt: number;
   rows: FleetRow[];
   s3Endpoint: string;
+  mirrorEndpoint: string | null;
   /** Seconds the roll took, once every instance took the second release. */
   rollS: number | null;
+  phases: Phase[];
+  /** Where the current phase began: when, and the traffic's counts then. */
+  phaseStart: { at: number; counts: TrafficCounts };
 }
+
+const NO_TRAFFIC: TrafficCounts = { served: 0, failed: 0, byRelease: {}, failures: {} };
 
 export async function runDemo(input: DemoInput): Promise<void> {
   const { out } = input;
   const signals = interruptOnSignals();
   const root = await mkdtemp(join(tmpdir(), 'herd-demo-'));
   const cleanups: Array<() => Promise<void>> = [() => rm(root, { recursive: true, force: true })];
-  const run: Running = { agents: [], rows: [], trafficStartedAt: 0, s3Endpoint: '', rollS: null };
+  const run: Running = {
+    agents: [], rows: [], trafficStartedAt: 0, s3Endpoint: '', mirrorEndpoint: null, rollS: null, phases: [], phaseStart: { at: 0, counts: NO_TRAFFIC },
+  };
+  const drillOnly = input.drillOnly === true;
   const view = createFleetView(input.view ?? { write: (t) => process.stderr.write(t), live: process.stderr.isTTY === true });
   const note = (line: string) => { if (!out.json) view.note(line); };
-  const watch = (what: { done: (rows: FleetRow[]) => boolean; timeoutS: number }) => watchFleet({
+  const watch = (what: { done: (rows: FleetRow[]) => boolean; timeoutS: number; onRows?: (rows: FleetRow[]) => void; tickMs?: number }) => watchFleet({
     agents: run.agents, balancer: run.balancer as Balancer, signal: signals.signal, ...what,
     view: out.json ? { note: () => {}, show: () => {}, end: () => {} } : view,
-    onRows: (rows) => { run.rows = rows; },
+    onRows: (rows) => { run.rows = rows; what.onRows?.(rows); },
     trafficLine: () => describeTraffic(run.traffic ? {
       elapsedS: (Date.now() - run.trafficStartedAt) / 1000, counts: run.traffic.counts(),
       share: run.traffic.recentShare(TRAFFIC.shareWindowS * 1000), windowS: TRAFFIC.shareWindowS,
     } : null),
   });
+  /** Closes the phase that ran since the last one ended, with what the traffic did meanwhile. */
+  const endPhase = (name: Phase['name'], outcome: OutageResult | null) => {
+    const counts = run.traffic?.counts() ?? NO_TRAFFIC;
+    run.phases.push({
+      name, seconds: (Date.now() - run.phaseStart.at) / 1000, requests: countsBetween(run.phaseStart.counts, counts),
+      lost: outcome?.lost ?? null, replacement: outcome?.replacement ?? null,
+    });
+    run.phaseStart = { at: Date.now(), counts };
+  };
   const summary = async (): Promise<DemoSummary> => {
-    const requests = await run.traffic?.stop() ?? { served: 0, failed: 0, byRelease: {}, failures: {} };
+    const requests = await run.traffic?.stop() ?? NO_TRAFFIC;
     const retries = await run.balancer?.retries().catch(() => undefined) ?? { retried: 0, redispatched: 0 };
     return {
-      role: ROLE, from: FIRST.id, to: SECOND.id, rolled: run.rollS !== null, rollSeconds: run.rollS,
+      role: ROLE, from: FIRST.id, to: SECOND.id, drillOnly, rolled: run.rollS !== null, rollSeconds: run.rollS, phases: run.phases,
       trafficSeconds: run.traffic ? (Date.now() - run.trafficStartedAt) / 1000 : 0,
       balancer: { description: run.balancer?.description ?? 'none', url: run.balancer?.url ?? '', pid: run.balancer?.pid ?? null, ...retries },
       requests,
       instances: describeInstances(run.agents.map((a) => ({ plan: a.plan, agentPid: a.child.pid })), run.rows),
-      store: run.s3Endpoint, dir: root,
+      store: run.s3Endpoint, mirror: run.mirrorEndpoint, dir: root,
     };
   };
   try {
@@ -114,15 +141,24 @@ export async function runDemo(input: DemoInput): Promise<void> {
     note(`published ${await release(FIRST, { waves: 1, waveIntervalS: 0 })} and rolled the channel to it`);
     throwIfInterrupted(signals.signal);
     const plans = await planFleet({ root, zones: ZONES, waves: ROLLOUT.waves });
+    const outage = planOutage(plans, ZONES);
+    const [replacement, fresh] = await planInstances(root, [outage.replacement, outage.fresh]) as [InstancePlan, InstancePlan];
     const env = childEnv(input.env);
-    run.agents = await startAgents({ plans, settings: { role: ROLE, source, ...FLEET }, herdScript, env });
+    const start = async (plan: InstancePlan, sources: SourceConfig[]) => {
+      const agent = await startAgent({ plan, settings: { role: ROLE, sources, ...FLEET }, herdScript, env });
+      run.agents.push(agent);
+      return agent;
+    };
     cleanups.push(() => stopAgents(run));
+    for (const plan of plans) await start(plan, [source]);
     note(`started ${plans.length} agents: ${plans.map((p) => `${p.instanceId} in ${p.zone}`).join(', ')} (poll ${FLEET.pollIntervalS} s, drain ${FLEET.drainS} s)`);
 
     throwIfInterrupted(signals.signal);
+    // The drill's two new instances have their slots from the start, as a fleet's servers
+    // found through DNS (HAProxy's server-template) do: down until something answers there.
     const balancer = await startBalancer({
       dir: root, port: await freePort(), env, log: silentLogger(),
-      servers: plans.map((p) => ({ name: p.instanceId, appPort: p.appPort, healthPort: p.healthPort })),
+      servers: [...plans, replacement, fresh].map((p) => ({ name: p.instanceId, appPort: p.appPort, healthPort: p.healthPort })),
       searchPath: [...(input.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin'],
       onFallback: (why) => note(`${why}; using the built-in Node proxy instead`),
     });
@@ -137,18 +173,44 @@ export async function runDemo(input: DemoInput): Promise<void> {
 
     run.traffic = startTraffic({ url: `${balancer.url}/`, ratePerS: TRAFFIC.ratePerS });
     run.trafficStartedAt = Date.now();
+    run.phaseStart = { at: run.trafficStartedAt, counts: NO_TRAFFIC };
     cleanups.push(async () => { await run.traffic?.stop(); });
     note(`sending ${TRAFFIC.ratePerS} requests/s through the load balancer`);
     await watch({ done: () => false, timeoutS: TRAFFIC.warmUpS });
+    // After each phase, a moment of traffic on the fleet as it now stands.
+    const settle = () => watch({ done: () => false, timeoutS: TRAFFIC.afterPhaseS });
 
-    note(`published ${await release(SECOND, ROLLOUT)}; rolling it in ${ROLLOUT.waves} waves, ${ROLLOUT.waveIntervalS} s apart`);
-    const rollStarted = Date.now();
+    let rolled = true; // with --drill-only, there is nothing to roll
     const rollTimeoutS = input.rollTimeoutS ?? 90;
-    const rolled = await watch({ done: serving(SECOND.id), timeoutS: rollTimeoutS });
+    if (!drillOnly) {
+      note(`published ${await release(SECOND, ROLLOUT)}; rolling it in ${ROLLOUT.waves} waves, ${ROLLOUT.waveIntervalS} s apart`);
+      const rollStarted = Date.now();
+      rolled = await watch({ done: serving(SECOND.id), timeoutS: rollTimeoutS });
+      if (rolled) {
+        run.rollS = (Date.now() - rollStarted) / 1000;
+        note(`all ${plans.length} instances run ${SECOND.id}, healthy and in the load balancer, ${run.rollS.toFixed(1)} s after the roll`);
+        await settle();
+        endPhase('roll', null);
+      }
+    }
     if (rolled) {
-      run.rollS = (Date.now() - rollStarted) / 1000;
-      note(`all ${plans.length} instances run ${SECOND.id}, healthy and in the load balancer, ${run.rollS.toFixed(1)} s after the roll`);
-      await watch({ done: () => false, timeoutS: TRAFFIC.afterRollS });
+      const drill: DrillContext = {
+        agents: () => run.agents, victim: outage.lost, replacement, fresh, release: drillOnly ? FIRST.id : SECOND.id, start, note,
+        primary: { source, name: describeSource(source), endpoint: s3.endpoint, stop: () => s3.close() },
+        openMirror: async () => {
+          const mirror = await startMirrorStore({ root, from: source, role: ROLE, herdScript, env, signal: signals.signal });
+          cleanups.push(() => mirror.close());
+          run.mirrorEndpoint = mirror.endpoint;
+          return mirror;
+        },
+        watch: (what) => watch({ ...what, tickMs: 250 }),
+      };
+      const zone = await loseZone(drill);
+      await settle();
+      endPhase('zone loss', zone);
+      const store = await loseStore(drill);
+      await settle();
+      endPhase('store loss', store);
     }
     const lingers = input.keep === true || input.exitAfterS !== undefined;
     view.end();
@@ -162,10 +224,10 @@ export async function runDemo(input: DemoInput): Promise<void> {
         if (!(err instanceof Interrupted)) throw err;
       });
     }
-    note('stopping: load balancer, agents and their apps, the local store');
+    note('stopping: load balancer, agents and their apps, the local stores');
   } catch (err) {
     if (!(err instanceof Interrupted)) throw err;
-    note('interrupted: stopping traffic, load balancer, agents and their apps, the local store');
+    note('interrupted: stopping traffic, load balancer, agents and their apps, the local stores');
     view.end();
     const result = await summary();
     out.result(describeSummary(result, false), { ...result, interrupted: true });

@@ -17,15 +17,17 @@ function seconds(value: string): number {
 
 export function buildDemoProgram(): Command {
   return new Command('npm run demo --')
-    .description('the whole loop on this machine: a local S3 store, three instances in three zones behind a health-checking load balancer, a second release rolled under traffic')
-    .option('--keep', 'after the roll, leave everything running until Ctrl-C')
-    .option('--exit-after <seconds>', 'after the roll, leave everything running this long, then stop', seconds)
+    .description('the whole loop on this machine: a local S3 store, three instances in three zones behind a health-checking load balancer, ' +
+      'a second release rolled under traffic, then an outage drill: a zone lost and replaced, the store lost and a fresh instance booted from a mirror')
+    .option('--drill-only', 'skip the roll: boot the fleet on the first release, then run the outage drill')
+    .option('--keep', 'at the end, leave everything running until Ctrl-C')
+    .option('--exit-after <seconds>', 'at the end, leave everything running this long, then stop', seconds)
     .option('--json', 'print a JSON summary for scripts at the end')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
-    .action(async (flags: { json?: boolean; keep?: boolean; exitAfter?: number }) => {
+    .action(async (flags: { json?: boolean; keep?: boolean; exitAfter?: number; drillOnly?: boolean }) => {
       await runDemo({
-        out: createOutput({ json: flags.json ?? false }), env: process.env, keep: flags.keep ?? false,
+        out: createOutput({ json: flags.json ?? false }), env: process.env, keep: flags.keep ?? false, drillOnly: flags.drillOnly ?? false,
         ...(flags.exitAfter !== undefined ? { exitAfterS: flags.exitAfter } : {}),
       });
     });

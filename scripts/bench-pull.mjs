@@ -6,15 +6,18 @@
 //      as the whole first bundle; goal < 150 MB for both (streaming end to end)
 //   3. agent idle RSS with a small release running, each way it runs on an instance (`node
 //      <the bundle's shebang flags> herd.mjs`, and the executable dist/herd when built), next
-//      to a bare node on the same node binary; goal < 60 MB (bar: 70 MB)
+//      to a bare node on the same node binary; goal < 60 MB (bar: 70 MB). The agent reaches
+//      the store over HTTPS, as S3 on AWS, through a TLS proxy in front of s3rver with a
+//      throwaway certificate it trusts by NODE_EXTRA_CA_CERTS (the bare node gets the same).
 // A measurement, not a test: it exits 0 when a goal is missed, and says so.
 //
-//   node scripts/bench-pull.mjs [--runs N] [--size-mb N] [--quick] [--work-dir DIR] [--idle-s N] [--node-options S] [--herd FILE] [--sea FILE] [--keep]
+//   node scripts/bench-pull.mjs [--runs N] [--size-mb N] [--quick] [--work-dir DIR] [--idle-s N] [--idle-over https|http] [--node-options S] [--herd FILE] [--sea FILE] [--keep]
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dropPageCache, measureAgentIdle, waysToRun } from './bench/agent-idle.mjs';
+import { startTlsFront } from './bench/tls-front.mjs';
 import { HAVE_GNU_TIME, measure, run, stopAll } from './bench/procs.mjs';
 import { createPullRuns } from './bench/pull-runs.mjs';
 import { formatTable, MB, mb, median, ratio, secs, verdict } from './bench/report.mjs';
@@ -39,6 +42,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     'work-dir': { type: 'string' },
     'idle-s': { type: 'string' },
+    'idle-over': { type: 'string', default: 'https' },
     'node-options': { type: 'string' },
     herd: { type: 'string' },
     sea: { type: 'string' },
@@ -47,11 +51,14 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  console.log('usage: node scripts/bench-pull.mjs [--runs N] [--size-mb N] [--quick] [--work-dir DIR] [--idle-s N] [--node-options S] [--herd FILE] [--sea FILE] [--keep]\n' +
+  console.log('usage: node scripts/bench-pull.mjs [--runs N] [--size-mb N] [--quick] [--work-dir DIR] [--idle-s N] [--idle-over https|http] [--node-options S] [--herd FILE] [--sea FILE] [--keep]\n' +
     '  --runs N       timed runs of each side after one warm-up each (default 5; --quick 2)\n' +
     '  --size-mb N    unpacked size of the bundle, ~47 files per MB (default 150; --quick 20)\n' +
     '  --work-dir D   where the store, extractions and agent live (default: the OS temp dir)\n' +
     '  --idle-s N     seconds the agent idles before its RSS is read (default 10; --quick 3)\n' +
+    '  --idle-over P  how the idle agent reaches the store: https (default, as S3 on AWS: a TLS proxy in front of\n' +
+    '                 the local store, its throwaway certificate trusted by NODE_EXTRA_CA_CERTS) or http (the store as is);\n' +
+    '                 the pulls always go over plain HTTP\n' +
     '  --node-options S   NODE_OPTIONS for the herd processes and the bare node, to try V8 settings\n' +
     '  --herd FILE    the herd CLI to measure (default dist/herd.mjs), e.g. an experimental build\n' +
     '  --sea FILE     the single executable whose idle agent is measured too (default: herd beside --herd)\n' +
@@ -67,6 +74,7 @@ const HERD_SOURCE = resolve(flags.herd ?? join(ROOT, 'dist/herd.mjs'));
 const SEA_SOURCE = resolve(flags.sea ?? join(dirname(HERD_SOURCE), 'herd'));
 /** A copy taken at the start, so a rebuild of dist/ while the bench runs cannot change what is measured. */
 let HERD;
+if (!['https', 'http'].includes(flags['idle-over'])) throw new Error(`--idle-over takes https or http, got ${JSON.stringify(flags['idle-over'])}`);
 const opts = {
   runs: positive('runs', flags.quick ? 2 : 5),
   sizeMb: positive('size-mb', flags.quick ? 20 : 150),
@@ -85,10 +93,12 @@ const log = (line) => process.stderr.write(`bench: ${line}\n`);
 
 let work;
 let s3;
+let tlsFront;
 let cleaning;
 function cleanup() {
   cleaning ??= (async () => {
     await stopAll();
+    await tlsFront?.close();
     await s3?.close();
     if (work && flags.keep) log(`kept ${work}`);
     else if (work) await rm(work, { recursive: true, force: true });
@@ -150,16 +160,24 @@ async function main() {
     startup.bare.push(await measure(process.execPath, ['-e', '0'], { env, rssFile: join(work, 'rss.txt') }));
   }
 
-  // 3. The agent, idle with a small release running, each way it runs on an instance.
+  // 3. The agent, idle with a small release running, each way it runs on an instance; the
+  // store over HTTPS as on AWS (publishing goes straight to s3rver), unless --idle-over http.
+  const overHttps = flags['idle-over'] === 'https';
+  if (overHttps) tlsFront = await startTlsFront({ target: s3.endpoint, dir: join(work, 'tls') });
+  const idleStore = overHttps
+    ? { agentEndpoint: tlsFront.endpoint, agentEnv: { ...env, NODE_EXTRA_CA_CERTS: tlsFront.caFile } }
+    : {};
   const ways = waysToRun(HERD, SEA_SOURCE);
   const idles = [];
   for (const way of ways) {
     // The executable runs where it was built (a running one is replaced by rename, never overwritten).
     if (way.executable && !dropPageCache(way.executable)) log(`could not drop ${way.executable} from the page cache; its RSS may read high`);
+    const tlsBefore = tlsFront?.connections() ?? 0;
     const idle = await measureAgentIdle({
-      herdFile: HERD, herdCommand: way.command, env, endpoint: s3.endpoint, bucket: BUCKET, work: join(work, `idle-${idles.length}`), idleS: opts.idleS, log,
+      herdFile: HERD, herdCommand: way.command, env, endpoint: s3.endpoint, ...idleStore, bucket: BUCKET, work: join(work, `idle-${idles.length}`), idleS: opts.idleS, log,
       appDir: join(ROOT, 'examples/hello-app'), configDir: join(ROOT, 'examples/hello-config'),
     });
+    if (overHttps && tlsFront.connections() === tlsBefore) throw new Error(`the idle agent (${way.label}) never connected through the TLS proxy`);
     log(`agent idle (${way.label}): ${mb(idle.agentRss)} (peak ${mb(idle.agentHwm)}), bare node ${mb(idle.bareRss)}`);
     idles.push({ way, idle });
   }
@@ -179,7 +197,7 @@ async function main() {
       secs(median(startup.bare.map((r) => r.seconds))), '', '(reference)', ''],
     ['start-up alone, peak RSS', mb(maxOrNull(startup.herd.map((r) => r.peakRss))), mb(maxOrNull(startup.bare.map((r) => r.peakRss))), '', '(reference)', ''],
     ...idles.map(({ way, idle }) => [
-      `agent idle RSS after ${opts.idleS} s, ${way.label} (peak ${mb(idle.agentHwm)})`, mb(idle.agentRss), `${mb(idle.bareRss)} (bare node)`,
+      `agent idle RSS after ${opts.idleS} s, store over ${overHttps ? 'HTTPS' : 'HTTP'}, ${way.label} (peak ${mb(idle.agentHwm)})`, mb(idle.agentRss), `${mb(idle.bareRss)} (bare node)`,
       ratio(idle.agentRss, idle.bareRss), `< ${mb(GOALS.idleRss)} (bar ${mb(GOALS.idleRssBar)})`, idleVerdict(idle.agentRss),
     ]),
   ];
@@ -187,6 +205,7 @@ async function main() {
   console.log([
     '',
     `herd pull benchmark: ${availableParallelism()} cores, node ${process.version}, work dir on ${fsType}, local s3rver over HTTP` +
+      (overHttps ? ' (the idle agent\'s over HTTPS, through a TLS proxy)' : '') +
       (env.NODE_OPTIONS ? `, NODE_OPTIONS=${env.NODE_OPTIONS}` : '') + (flags.herd ? `, herd ${HERD_SOURCE}` : ''),
     `baseline: bash -c 'curl -s URL | tee >(sha256sum >/dev/null) | tar xz -C DIR' on the same blob`,
     '',

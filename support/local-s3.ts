@@ -10,6 +10,7 @@ export const LOCAL_S3_CREDENTIALS: StaticCredentials = { accessKeyId: 'S3RVER', 
 export interface LocalS3 {
   endpoint: string;
   port: number;
+  /** Stops it; a store that is already stopping or stopped is fine. */
   close(): Promise<void>;
 }
 
@@ -24,12 +25,16 @@ export async function startLocalS3(input: { directory: string; buckets: string[]
     configureBuckets: input.buckets.map((name) => ({ name })),
   });
   const address = await server.run() as AddressInfo;
+  let closing: Promise<void> | undefined;
   return {
     endpoint: `http://127.0.0.1:${address.port}`,
     port: address.port,
-    async close() {
-      server.httpServer?.closeAllConnections();
-      await server.close().catch(() => {});
+    close() {
+      closing ??= (async () => {
+        server.httpServer?.closeAllConnections();
+        await server.close().catch(() => {});
+      })();
+      return closing;
     },
   };
 }

@@ -72,9 +72,11 @@ function keysOf(s: Settings) {
   return {
     base: s.prefix ? `${s.prefix}/` : '',
     channel: layout.channel(s.role),
+    channelSignature: layout.channelSignature(s.role),
     releases: `${layout.releasesPrefix(s.role)}*`,
     blobs: `${blobs}*`,
     reports: layout.report(s.role, '*'),
+    failures: `${layout.failuresPrefix(s.role, '*').slice(0, -'*/'.length)}*`,
     roleTree: `${layout.channel(s.role).slice(0, -'channel.json'.length)}*`,
     agentExecutables: `${layout.agentExecutable(`sha256:${'0'.repeat(64)}`).slice(0, -64)}*`,
     agentPointer: layout.agentPointer(),
@@ -90,7 +92,7 @@ function bucketArns(s: Settings): string[] {
 }
 
 /**
- * An instance of the role: read its channel, its manifests and the blobs; write reports
+ * An instance of the role: read its channel (and its signature), its manifests and the blobs; write reports
  * under its role's instances/ only. No write to channel, manifests or blobs; no delete.
  */
 export function instancePolicy(input: IamPolicyInput): PolicyDocument {
@@ -100,13 +102,15 @@ export function instancePolicy(input: IamPolicyInput): PolicyDocument {
 function instanceDocument(s: Settings): PolicyDocument {
   const k = keysOf(s);
   const statements: PolicyStatement[] = [
-    { Sid: 'ReadChannelManifestsAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.releases, k.blobs]) },
+    { Sid: 'ReadChannelManifestsAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.channelSignature, k.releases, k.blobs]) },
     { Sid: 'WriteReportsOfItsRoleOnly', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.reports]) },
+    // Failure markers: written when a release fails here, counted before applying one (a rollout that halts itself).
+    { Sid: 'WriteAndReadFailureMarkersOfItsRole', Effect: 'Allow', Action: ['s3:PutObject', 's3:GetObject'], Resource: arns(s, [k.failures]) },
     // What the user-data of an image that was not baked fetches at first boot (herd user-data).
     { Sid: 'ReadAgentExecutable', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.agentExecutables]) },
     {
       Sid: 'MissingObjectsAnswer404Not403', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns(s),
-      Condition: { StringLike: { 's3:prefix': [k.channel, k.releases, k.blobs, k.agentExecutables] } },
+      Condition: { StringLike: { 's3:prefix': [k.channel, k.channelSignature, k.releases, k.blobs, k.agentExecutables, k.failures] } },
     },
   ];
   if (s.describeTags) {
@@ -137,8 +141,8 @@ function lifecycleStatements(s: Settings, group: string): PolicyStatement[] {
 }
 
 /**
- * A publisher (publish, roll, rollback, pause, resume, status, pull): upload blobs
- * (multipart included), add manifests that do not exist yet, rewrite the channel, read
+ * A publisher (publish, roll, rollback, pause, resume, resign, status, pull): upload blobs
+ * (multipart included), add manifests that do not exist yet, rewrite the channel and its signature, read
  * everything of the role and its reports. No delete, and no overwriting a manifest.
  */
 export function publisherPolicy(input: IamPolicyInput): PolicyDocument {
@@ -150,7 +154,7 @@ function publisherDocument(s: Settings): PolicyDocument {
   return {
     Version: '2012-10-17',
     Statement: [
-      { Sid: 'ReadRoleAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.releases, k.reports, k.blobs]) },
+      { Sid: 'ReadRoleAndBlobs', Effect: 'Allow', Action: ['s3:GetObject'], Resource: arns(s, [k.channel, k.channelSignature, k.releases, k.reports, k.failures, k.blobs]) },
       // lib-storage's multipart upload (create, parts, complete) is authorized as s3:PutObject.
       { Sid: 'UploadBlobs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: arns(s, [k.blobs]) },
       {
@@ -158,7 +162,7 @@ function publisherDocument(s: Settings): PolicyDocument {
         Sid: 'AddManifestsNeverOverwrite', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.releases]),
         Condition: { Null: { 's3:if-none-match': 'false' } },
       },
-      { Sid: 'PointTheChannel', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.channel]) },
+      { Sid: 'PointAndSignTheChannel', Effect: 'Allow', Action: ['s3:PutObject'], Resource: arns(s, [k.channel, k.channelSignature]) },
       {
         Sid: 'ListRoleAndBlobs', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns(s),
         Condition: { StringLike: { 's3:prefix': [k.roleTree, k.blobs] } },
@@ -213,8 +217,8 @@ export function iamPolicies(input: Omit<IamPolicyInput, 'role'> & { role?: strin
     data.instance = instanceDocument(s);
     parts.push([
       `# Instance policy: for the instance profile of ${roleWords}.`,
-      `# Reads the channel, manifests and blobs under ${where}, and the herd executables under agent/sha256/ (for user-data);`,
-      `# writes only reports under roles/${s.role}/instances/.`,
+      `# Reads the channel and its signature, manifests and blobs under ${where}, and the herd executables under agent/sha256/ (for user-data);`,
+      `# writes only reports under roles/${s.role}/instances/ and failure markers under roles/${s.role}/failures/ (which it also lists and reads).`,
       ...(s.describeTags ? ['# ec2:DescribeTags is needed only when instance metadata tags are off.'] : []),
       ...(s.autoScalingGroup ? [`# The autoscaling statements let the agent complete the lifecycle hooks of group ${s.autoScalingGroup} (autoScaling in agent.json).`] : []),
       JSON.stringify(data.instance, null, 2),
@@ -223,8 +227,8 @@ export function iamPolicies(input: Omit<IamPolicyInput, 'role'> & { role?: strin
   if (wants('publisher')) {
     data.publisher = publisherDocument(s);
     parts.push([
-      `# Publisher policy: for whoever runs publish, roll, rollback, pause, resume, status and pull for ${roleWords}.`,
-      `# Uploads blobs and adds manifests under ${where} (never overwrites one, never deletes), rewrites the channel, reads reports.`,
+      `# Publisher policy: for whoever runs publish, roll, rollback, pause, resume, resign, status and pull for ${roleWords}.`,
+      `# Uploads blobs and adds manifests under ${where} (never overwrites one, never deletes), rewrites the channel and its signature, reads reports.`,
       JSON.stringify(data.publisher, null, 2),
     ].join('\n'));
   }

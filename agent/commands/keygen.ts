@@ -1,4 +1,4 @@
-// herd keygen: an ed25519 key pair for signing releases. NAME.key is the private key (PKCS8
+// herd keygen: an ed25519 key pair for signing releases and channels. NAME.key is the private key (PKCS8
 // PEM, mode 0600) for `herd publish --sign-key`; NAME.pub the public key (SPKI PEM). Prints the
 // one-line public key agents put in trustedKeys. Never overwrites either file.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -48,7 +48,7 @@ export async function keygen(input: KeygenInput): Promise<KeygenResult> {
   input.log.info({ keyId: pair.keyId, privateFile, publicFile }, 'wrote a signing key pair');
   input.out.info(`wrote ${privateFile} (private: keep it secret, sign with herd publish --sign-key ${privateFile})`);
   input.out.info(`wrote ${publicFile}`);
-  input.out.info(`key id ${pair.keyId}; agents that should run only releases signed by it list this line in trustedKeys:`);
+  input.out.info(`key id ${pair.keyId}; agents that should follow only releases and channels signed by it list this line in trustedKeys:`);
   return { private: privateFile, public: publicFile, trustedKey: pair.trustedKey, keyId: pair.keyId };
 }
 

@@ -33,14 +33,16 @@ export type ChannelStep =
 /**
  * The channel goes last and only forward: copied when every release it names (release and
  * previous) is at the destination and verified, and the destination's generation is lower
- * or absent. A mirror never moves backwards, and never points agents at what it refused.
+ * or absent, or the same generation signed again to expire later (herd resign). A mirror
+ * never moves backwards, and never points agents at what it refused.
  */
 export function decideChannel(source: Channel | null, dest: Channel | null, states: ReadonlyMap<string, ReleaseState>): ChannelStep {
   if (!source) return { action: 'skip', why: 'no channel at the source' };
-  if (dest && dest.generation >= source.generation) {
-    return dest.generation === source.generation
-      ? { action: 'skip', why: `generation ${dest.generation} already there` }
-      : { action: 'skip', why: `the mirror is ahead (generation ${dest.generation} > ${source.generation}), not moved back` };
+  if (dest && dest.generation > source.generation) {
+    return { action: 'skip', why: `the mirror is ahead (generation ${dest.generation} > ${source.generation}), not moved back` };
+  }
+  if (dest && dest.generation === source.generation && !expiresLater(source, dest)) {
+    return { action: 'skip', why: `generation ${dest.generation} already there` };
   }
   for (const id of [source.release, source.previous]) {
     if (id === null) continue;
@@ -50,6 +52,11 @@ export function decideChannel(source: Channel | null, dest: Channel | null, stat
     return { action: 'refuse', why: `generation ${source.generation} names release ${id}, which ${why}` };
   }
   return { action: 'copy', generation: source.generation };
+}
+
+/** `a` is signed to expire after `b` (a re-sign of the same generation). */
+function expiresLater(a: Channel, b: Channel): boolean {
+  return a.expiresAt !== undefined && (b.expiresAt === undefined || Date.parse(a.expiresAt) > Date.parse(b.expiresAt));
 }
 
 export interface Problem {

@@ -1,8 +1,9 @@
 // herd mirror: copies what agents read (blobs, manifests, signatures, channels) from one
 // store to another. Each release is verified whole before any of it is written: its blobs
 // are streamed through their sha256 into temp files, then uploaded, then its signature, then
-// its manifest (byte for byte); the channel goes last. A pass killed anywhere leaves only
-// complete objects, so the next pass finishes the job. Nothing is ever overwritten or deleted.
+// its manifest (byte for byte); the channel goes last, byte for byte, its signature (when
+// signed) just before it. A pass killed anywhere leaves only complete objects, so the next
+// pass finishes the job. Nothing is ever deleted, and only the channel is ever overwritten.
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,11 +13,11 @@ import { createVerifier } from '../bundle/verify.ts';
 import { ConflictError, IntegrityError, NotFoundError, UsageError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { TrustedKey } from '../signing/keys.ts';
-import { verifySignature } from '../signing/signature.ts';
+import { checkSignature, verifySignature } from '../signing/signature.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { hexOf } from '../store/layout.ts';
 import type { BlobRef } from '../store/schemas.ts';
-import { decideChannel, planReleases, type Problem, type ReleaseState, type RoleResult } from './mirror-plan.ts';
+import { decideChannel, planReleases, type ChannelStep, type Problem, type ReleaseState, type RoleResult } from './mirror-plan.ts';
 import { formatBytes, type Output } from './output.ts';
 
 export interface MirrorInput {
@@ -25,7 +26,7 @@ export interface MirrorInput {
   /** Roles to copy; empty with `all` for every role under the source's roles/. */
   roles: readonly string[];
   all: boolean;
-  /** When given, every release must carry a signature by one of these keys. */
+  /** When given, every release, and the channel, must carry a signature by one of these keys. */
   trustedKeys: readonly TrustedKey[];
   out: Output;
   log: Logger;
@@ -88,11 +89,15 @@ async function mirrorRole(input: MirrorInput, role: string, work: string, copied
     const [src, dst] = await Promise.all([from.getChannel(role), to.getChannel(role)]);
     const source = src.kind === 'found' ? src.channel : null;
     const dest = dst.kind === 'found' ? dst.channel : null;
-    result.channel = decideChannel(source, dest, states);
-    if (result.channel.action === 'copy' && source) {
+    const signature = src.kind === 'found' ? (await from.getChannelSignature(role))?.bytes ?? null : null;
+    const unsigned = src.kind === 'found' ? checkChannelSignature(input, role, src.bytes, signature, src.channel.generation) : null;
+    result.channel = unsigned ?? decideChannel(source, dest, states);
+    if (result.channel.action === 'copy' && src.kind === 'found') {
       const etag = dst.kind === 'found' ? dst.etag : null;
-      await to.putChannel(source, etag ? { ifMatch: etag } : { ifNoneMatch: true });
-      out.info(`channel ${role} generation ${source.generation} copied (release ${source.release})`);
+      // As herd roll writes it: the signature first, so an agent that reads the new channel finds it.
+      if (signature) await to.putChannelSignature(role, signature);
+      await to.putChannelBytes(role, src.bytes, etag ? { ifMatch: etag } : { ifNoneMatch: true });
+      out.info(`channel ${role} generation ${src.channel.generation} copied (release ${src.channel.release}${signature ? ', signed' : ''})`);
     } else if (result.channel.action === 'refuse') {
       result.problems.push({ kind: 'refused', role, release: null, why: result.channel.why });
       out.info(`channel ${role}: refused: ${result.channel.why}`);
@@ -102,6 +107,16 @@ async function mirrorRole(input: MirrorInput, role: string, work: string, copied
     result.problems.push({ kind: 'failed', role, release: null, why: describeError(err) });
   }
   return result;
+}
+
+/** With --trusted-key, a channel that is not signed by one of them is refused (null: fine, or nothing to check). */
+function checkChannelSignature(input: MirrorInput, role: string, bytes: Buffer, signature: Buffer | null, generation: number): ChannelStep | null {
+  if (input.trustedKeys.length === 0) return null;
+  const check = checkSignature({ bytes, signature, trusted: input.trustedKeys, where: input.from.layout.channelSignature(role) });
+  if (check.ok) return null;
+  const why = check.problem === 'unsigned' ? 'it is not signed' : check.problem === 'unreadable' ? check.detail
+    : check.problem === 'unknown-key' ? `it is signed by key ${check.keyId}, not by a --trusted-key` : `the signature by key ${check.keyId} does not match its bytes`;
+  return { action: 'refuse', why: `generation ${generation}: ${why}` };
 }
 
 /**

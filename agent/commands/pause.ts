@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { roleSchema, type Channel } from '../store/schemas.ts';
 import { parseFlag } from '../flags.ts';
+import { readChannelForWrite, writeChannel, type ChannelWriteFlags } from './channel-write.ts';
 
 export interface PauseInput {
   store: ObjectStore;
@@ -12,6 +13,8 @@ export interface PauseInput {
   /** true for `herd pause`, false for `herd resume`. */
   paused: boolean;
   actor: string;
+  /** --sign-key / --expires-in / --unsigned. */
+  write?: ChannelWriteFlags;
   log: Logger;
   now?: Date;
 }
@@ -20,6 +23,8 @@ export interface PauseResult {
   channel: Channel;
   /** false when the channel was already in the asked state: nothing was written. */
   changed: boolean;
+  /** Key id of the channel's signature written; null when unsigned or nothing was written. */
+  signedBy?: string | null;
 }
 
 /**
@@ -71,15 +76,16 @@ export function describePause(result: PauseResult): string {
 
 export async function setPaused(input: PauseInput): Promise<PauseResult> {
   const role = parseFlag('role', roleSchema, input.role);
-  const read = await input.store.getChannel(role);
+  const read = await readChannelForWrite(input.store, role);
   const verb = input.paused ? 'pause' : 'resume';
-  if (read.kind !== 'found') throw new UsageError(`role ${role} has no channel yet; nothing to ${verb} (run herd roll first)`);
-  const result = pausedChannel({ current: read.channel, paused: input.paused, actor: input.actor, now: input.now ?? new Date() });
+  if (!read.channel) throw new UsageError(`role ${role} has no channel yet; nothing to ${verb} (run herd roll first)`);
+  const now = input.now ?? new Date();
+  const result = pausedChannel({ current: read.channel, paused: input.paused, actor: input.actor, now });
   if (!result.changed) {
     input.log.info({ role, paused: input.paused, generation: result.channel.generation }, `channel already ${input.paused ? 'paused' : 'running'}; nothing written`);
-    return result;
+    return { ...result, signedBy: null };
   }
-  await input.store.putChannel(result.channel, { ifMatch: read.etag });
-  input.log.info({ role, paused: input.paused, generation: result.channel.generation }, input.paused ? 'channel paused' : 'channel resumed');
-  return result;
+  const { channel, signedBy } = await writeChannel({ store: input.store, current: read, next: result.channel, flags: input.write ?? {}, now, log: input.log });
+  input.log.info({ role, paused: input.paused, generation: channel.generation }, input.paused ? 'channel paused' : 'channel resumed');
+  return { channel, changed: true, signedBy };
 }

@@ -9,7 +9,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ConfigError, ConflictError, IntegrityError, NotFoundError, UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { checkArchive, hashFile, packDirectory, readArchiveFile } from '../bundle/pack.ts';
-import { parseSigningKey, parseTrustedKey, type SigningKey } from '../signing/keys.ts';
+import { parseTrustedKey, type SigningKey } from '../signing/keys.ts';
 import { encodeSignature, readSignature, signBytes, verifySignature, type SignatureDoc } from '../signing/signature.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import {
@@ -19,6 +19,7 @@ import {
 import { parseFlag } from '../flags.ts';
 import { parseJson, parseWith } from '../validate.ts';
 import { formatBytes, type Output } from './output.ts';
+import { readSigningKey } from './sign-key.ts';
 
 export interface PublishInput {
   store: ObjectStore;
@@ -140,11 +141,6 @@ async function readExisting(store: ObjectStore, role: string, id: string): Promi
     if (err instanceof NotFoundError) return null;
     throw err;
   }
-}
-
-async function readSigningKey(file: string): Promise<SigningKey> {
-  const pem = await readFile(file, 'utf8').catch((err) => { throw new ConfigError(`--sign-key ${file}: cannot read (${(err as Error).message})`, { cause: err }); });
-  return parseSigningKey(pem, `--sign-key ${file}`);
 }
 
 /**

@@ -6,17 +6,22 @@ import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { roleSchema, type Channel } from '../store/schemas.ts';
 import { parseFlag } from '../flags.ts';
+import { readChannelForWrite, writeChannel, type ChannelWriteFlags } from './channel-write.ts';
 
 export interface RollbackInput {
   store: ObjectStore;
   role: string;
   actor: string;
+  /** --sign-key / --expires-in / --unsigned. */
+  write?: ChannelWriteFlags;
   log: Logger;
   now?: Date;
 }
 
 export interface RollbackResult {
   channel: Channel;
+  /** Key id of the channel's signature written; null when unsigned. */
+  signedBy: string | null;
   /** The release the channel pointed at before the rollback. */
   from: string;
   /** The channel was paused; a rollback resumes it, or agents would not move. */
@@ -51,20 +56,21 @@ export function rollbackChannel(input: { current: Channel; actor: string; now: D
 
 export async function rollback(input: RollbackInput): Promise<RollbackResult> {
   const role = parseFlag('role', roleSchema, input.role);
-  const read = await input.store.getChannel(role);
-  if (read.kind !== 'found') throw new UsageError(`role ${role} has no channel yet; nothing to roll back (run herd roll first)`);
+  const read = await readChannelForWrite(input.store, role);
   const current = read.channel;
-  const channel = rollbackChannel({ current, actor: input.actor, now: input.now ?? new Date() });
+  if (!current) throw new UsageError(`role ${role} has no channel yet; nothing to roll back (run herd roll first)`);
+  const now = input.now ?? new Date();
+  const next = rollbackChannel({ current, actor: input.actor, now });
   // Agents must be able to fetch what we point them at: refuse before touching the channel.
   try {
-    await input.store.getManifest(role, channel.release);
+    await input.store.getManifest(role, next.release);
   } catch (err) {
-    if (err instanceof NotFoundError) throw new NotFoundError(`cannot roll back to ${channel.release}: ${err.message}`, { cause: err.cause });
+    if (err instanceof NotFoundError) throw new NotFoundError(`cannot roll back to ${next.release}: ${err.message}`, { cause: err.cause });
     throw err;
   }
-  await input.store.putChannel(channel, { ifMatch: read.etag });
+  const { channel, signedBy } = await writeChannel({ store: input.store, current: read, next, flags: input.write ?? {}, now, log: input.log });
   input.log.info({ role, release: channel.release, from: current.release, generation: channel.generation }, 'channel rolled back');
-  return { channel, from: current.release, wasPaused: current.paused };
+  return { channel, signedBy, from: current.release, wasPaused: current.paused };
 }
 
 /** Pure: what people are told when the rollback un-paused the channel, else null. */

@@ -3,9 +3,11 @@
 // cannot be read fails the command.
 import * as z from '../zod.ts';
 import { IntegrityError } from '../errors.ts';
+import { readSignature } from '../signing/signature.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
-import { roleSchema, type Channel, type InstanceReport, type InstanceState } from '../store/schemas.ts';
+import { describeHalt, haltOf } from '../rollout/halt.ts';
+import { roleSchema, type Channel, type FailureMarker, type InstanceReport, type InstanceState } from '../store/schemas.ts';
 import { parseFlag } from '../flags.ts';
 import { DEFAULT_STALE_AFTER_S } from './defaults.ts';
 
@@ -47,12 +49,26 @@ export interface StatusSummary {
   unreadable: number;
 }
 
+/** The channel's signature as found (status has no keys: it says who signed it and until when, agents check it). */
+export interface ChannelSignatureView {
+  /** The key id the signature object names; null when it does not parse. */
+  keyId: string | null;
+  /** Why the signature object cannot be read; null when it can. */
+  error: string | null;
+}
+
 export interface FleetStatus {
   role: string;
   channel: Channel | null;
   /** Set when the channel exists but does not parse or validate. */
   channelError: string | null;
+  /** channel.json.sig, or null when the channel is unsigned. */
+  signature: ChannelSignatureView | null;
+  /** The channel's expiresAt has passed: agents with trustedKeys refuse it (freeze). */
+  expired: boolean;
   instances: InstanceRow[];
+  /** The channel's release failed on these instances for this generation; halted once they reach maxFailures. */
+  rollout: { halted: boolean; maxFailures: number; failures: Array<{ instance: string; reason: string; at: string }>; message: string | null } | null;
   summary: StatusSummary;
   staleAfterS: number;
   generatedAt: string;
@@ -71,7 +87,8 @@ export function formatAge(seconds: number): string {
 
 /** Pure: rows sorted by AZ then instance (unreadable reports last), and the summary. */
 export function buildStatus(input: {
-  role: string; channel: Channel | null; channelError?: string | null; reports: ReportRead[]; now: Date; staleAfterS: number;
+  role: string; channel: Channel | null; channelError?: string | null; signature?: ChannelSignatureView | null; reports: ReportRead[];
+  markers?: FailureMarker[]; now: Date; staleAfterS: number;
 }): FleetStatus {
   const rows = input.reports.map((r) => rowOf(r, input.role, input.now, input.staleAfterS));
   rows.sort((a, b) => compare(a.error === null ? 0 : 1, b.error === null ? 0 : 1) || compare(a.az ?? '', b.az ?? '') || compare(a.instance, b.instance));
@@ -80,7 +97,10 @@ export function buildStatus(input: {
     role: input.role,
     channel: input.channel,
     channelError: input.channelError ?? null,
+    signature: input.signature ?? null,
+    expired: input.channel?.expiresAt !== undefined && Date.parse(input.channel.expiresAt) < input.now.getTime(),
     instances: rows,
+    rollout: input.channel ? rolloutOf(input.channel, input.markers ?? []) : null,
     summary: {
       instances: rows.length,
       healthy: fresh.filter((r) => r.healthy === true).length,
@@ -90,6 +110,15 @@ export function buildStatus(input: {
     },
     staleAfterS: input.staleAfterS,
     generatedAt: input.now.toISOString(),
+  };
+}
+
+function rolloutOf(channel: Channel, markers: FailureMarker[]): FleetStatus['rollout'] {
+  const halt = haltOf(channel, markers);
+  return {
+    halted: halt.halted, maxFailures: halt.maxFailures,
+    failures: halt.failures.map((f) => ({ instance: f.instanceId, reason: f.reason, at: f.at })),
+    message: halt.halted ? describeHalt(channel, halt) : null,
   };
 }
 
@@ -148,8 +177,32 @@ function renderChannel(status: FleetStatus): string[] {
     `channel  ${c.role} -> ${c.release} (previous ${c.previous ?? 'none'})`,
     `rollout  ${percent}% ${spread}, from ${startedAt}`,
     `paused   ${c.paused ? 'YES: agents keep what they run' : 'no'}`,
+    ...haltLines(status),
     `updated  generation ${c.generation}, ${c.updatedAt} (${age} ago) by ${c.updatedBy}`,
+    ...signedLine(status, c),
   ];
+}
+
+function haltLines(status: FleetStatus): string[] {
+  const r = status.rollout;
+  if (!r || r.failures.length === 0) return [];
+  const head = r.halted
+    ? `halted   YES: ${r.failures.length} instance${r.failures.length === 1 ? '' : 's'} failed ${status.channel?.release} (max failures ${r.maxFailures}); the others keep what they run until herd roll or herd rollback`
+    : `failures ${r.failures.length} of ${r.maxFailures} allowed before the rollout halts`;
+  return [head, ...r.failures.map((f) => `         ${f.instance}: ${short(f.reason, 100)} (${f.at})`)];
+}
+
+/** `signed   by key …, expires … (in 6d)`, or what agents with trustedKeys will refuse; nothing for an unsigned channel without expiry. */
+function signedLine(status: FleetStatus, c: Channel): string[] {
+  const sig = status.signature;
+  if (!sig && c.expiresAt === undefined) return [];
+  const resign = `agents with trustedKeys refuse it: run herd resign --role ${c.role} --sign-key FILE`;
+  const by = !sig ? 'NO SIGNATURE (channel.json.sig missing): agents with trustedKeys refuse it'
+    : sig.error !== null ? `UNREADABLE SIGNATURE (${sig.error})` : `by key ${sig.keyId}`;
+  if (c.expiresAt === undefined) return [`signed   ${by}, NO EXPIRY: ${resign}`];
+  const inS = (Date.parse(c.expiresAt) - Date.parse(status.generatedAt)) / 1000;
+  const when = status.expired ? `EXPIRED ${c.expiresAt} (${formatAge(-inS)} ago): ${resign}` : `expires ${c.expiresAt} (in ${formatAge(inS)})`;
+  return [`signed   ${by}, ${when}`];
 }
 
 function summaryLine(status: FleetStatus): string {
@@ -187,8 +240,24 @@ export async function status(input: StatusInput): Promise<FleetStatus> {
     if (!(err instanceof IntegrityError)) throw err;
     channelError = err.message;
   }
-  const reports = await input.store.listReports(role);
-  const result = buildStatus({ role, channel, channelError, reports, now: input.now ?? new Date(), staleAfterS });
+  const [reports, markers, signature] = await Promise.all([
+    input.store.listReports(role), channel ? input.store.listFailureMarkers(role, channel.release) : [], channel ? readChannelSignature(input.store, role) : null,
+  ]);
+  const result = buildStatus({ role, channel, channelError, signature, reports, markers, now: input.now ?? new Date(), staleAfterS });
   input.log.debug({ role, ...result.summary }, 'status read');
   return result;
+}
+
+async function readChannelSignature(store: ObjectStore, role: string): Promise<ChannelSignatureView | null> {
+  const found = await store.getChannelSignature(role).catch((err: unknown) => {
+    if (err instanceof IntegrityError) return { error: err.message };
+    throw err;
+  });
+  if (!found) return null;
+  if ('error' in found) return { keyId: null, error: found.error };
+  try {
+    return { keyId: readSignature(found.bytes, store.layout.channelSignature(role)).keyId, error: null };
+  } catch (err) {
+    return { keyId: null, error: (err as Error).message };
+  }
 }

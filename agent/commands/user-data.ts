@@ -5,8 +5,8 @@
 // executable (agent/linux-x64.json) reads the store, and only without --sha256.
 import { readFile } from 'node:fs/promises';
 import * as z from '../zod.ts';
-import { buildConfig, type SourceConfig } from '../config.ts';
-import { ConfigError } from '../errors.ts';
+import { buildConfig, isHttpSource, type SourceConfig } from '../config.ts';
+import { ConfigError, UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parseFlag } from '../flags.ts';
 import type { ObjectStore } from '../store/object-store.ts';
@@ -144,8 +144,10 @@ export async function userData(input: UserDataInput): Promise<UserData & { versi
     ({ digest, version } = pointer);
     input.out.info(`pinning herd ${version ?? '(version unknown)'} (${digest}), published ${pointer.publishedAt} by ${pointer.publishedBy}`);
   }
+  const source = input.store.source;
+  if (isHttpSource(source)) throw new UsageError(`herd user-data needs a bucket source, not ${source.url}`);
   const result = renderUserData({
-    files: input.files, source: input.store.source, digest, version, ...(agentConfig ? { agentConfig } : {}),
+    files: input.files, source, digest, version, ...(agentConfig ? { agentConfig } : {}),
   });
   input.log.debug({ url: result.url, bytes: result.bytes }, 'rendered user-data');
   return { ...result, version };

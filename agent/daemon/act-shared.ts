@@ -7,6 +7,7 @@ import { checkInstalledSignature } from '../releases/fetch-release.ts';
 import { pruneDataDir } from '../releases/prune.ts';
 import { withFailure, withLastKnownGood, type LocalState } from '../releases/state.ts';
 import { parseTrustedKeys } from '../signing/keys.ts';
+import { FAILURE_SCHEMA, type FailureMarker } from '../store/schemas.ts';
 import type { Context } from './context.ts';
 
 /** The release from disk, ready to run: with trustedKeys, only once its signature checks out (any source may vouch). */
@@ -71,10 +72,23 @@ export async function applyHealthy(ctx: Context, release: InstalledRelease, prev
   });
 }
 
-/** `id` failed here: not tried again until the channel's generation changes. */
+/**
+ * `id` failed here: not tried again until the channel's generation changes. Against a channel
+ * generation, the fleet is told too: a failure marker, which other agents count before they
+ * apply the release (agent/rollout/halt.ts). A marker that cannot be written is logged.
+ */
 export async function recordFailure(ctx: Context, id: string, reason: string, generation: number | null): Promise<void> {
   await saveState(ctx, withFailure(ctx.memory.local, id, { reason, generation }));
   ctx.conditions.set('Applied', false, 'Failed', `release ${id} failed: ${reason}`);
+  if (generation === null) return;
+  const { identity, sources } = ctx.parts;
+  const marker: FailureMarker = {
+    schema: FAILURE_SCHEMA, instanceId: identity.instanceId, release: id, generation, reason: reason.slice(0, 2048), at: new Date(ctx.clock.now()).toISOString(),
+  };
+  await sources.write('failure marker', (store) => store.putFailureMarker(identity.role, marker)).then(
+    () => ctx.log.warn({ release: id, generation }, 'failure marker written: other instances count it before they apply this release'),
+    (err: unknown) => ctx.log.error({ release: id, err: describeError(err) }, 'cannot write the failure marker'),
+  );
 }
 
 async function saveState(ctx: Context, state: LocalState): Promise<void> {

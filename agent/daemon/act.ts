@@ -5,6 +5,8 @@
 // decides to go back.
 import { describeError, HerdError } from '../errors.ts';
 import { fetchRelease } from '../releases/fetch-release.ts';
+import { describeHalt, haltOf } from '../rollout/halt.ts';
+import type { FailureMarker } from '../store/schemas.ts';
 import type { Step } from './decide.ts';
 import type { Context } from './context.ts';
 import { goBack, runLastKnownGood } from './act-recover.ts';
@@ -13,6 +15,7 @@ import { applyHealthy, drain, prepare, recordFailure, startRelease } from './act
 export type Outcome = 'progress' | 'settled' | 'failed';
 
 export async function act(ctx: Context, step: Step): Promise<Outcome> {
+  if ('check' in step && step.check && await rolloutHalted(ctx, step.check.release, step.check.generation)) return 'progress';
   switch (step.kind) {
     case 'none':
     case 'wait':
@@ -36,6 +39,32 @@ export async function act(ctx: Context, step: Step): Promise<Outcome> {
     case 'complete-launch-hook':
       return completeLaunchHook(ctx, step.result, step.reason);
   }
+}
+
+/**
+ * Before a step toward the channel's release: counts its failure markers (one listing per
+ * release and generation). Once rollout.maxFailures instances have failed it, the rollout is
+ * halted: true, and the step is not taken (the next pass keeps what runs). Markers that
+ * cannot be read do not stop a rollout: the check passes, and says so.
+ */
+async function rolloutHalted(ctx: Context, release: string, generation: number): Promise<boolean> {
+  const { parts, memory, conditions } = ctx;
+  const channel = memory.channel?.kind === 'found' ? memory.channel.channel : null;
+  if (!channel || channel.release !== release || channel.generation !== generation) return false;
+  let markers: FailureMarker[] = [];
+  try {
+    markers = await parts.sources.failureMarkers(parts.identity.role, release);
+  } catch (err) {
+    ctx.log.warn({ release, err: describeError(err) }, 'cannot read failure markers; applying the release without that check');
+  }
+  const halt = haltOf(channel, markers);
+  const reason = halt.halted ? describeHalt(channel, halt) : null;
+  memory.failureCheck = { release, generation, halted: halt.halted, reason };
+  if (reason) {
+    conditions.set('Applied', false, 'Halted', reason);
+    ctx.log.error({ release, generation, failures: halt.failures.map((f) => f.instanceId) }, 'rollout halted: keeping what runs');
+  }
+  return halt.halted;
 }
 
 /** Download and verify while the old app serves; tries each source in order. */

@@ -8,6 +8,12 @@ import type { RunnerState } from '../supervisor/release-runner.ts';
 export type ConditionType =
   /** A source answered with the channel (false: unreachable, or no channel yet). */
   | 'ChannelRead'
+  /**
+   * The channel read may be followed: with trustedKeys, signed by a trusted key, not older
+   * than one trusted before, not expired (false: refused, the reason says why); NotRequired
+   * without trustedKeys.
+   */
+  | 'ChannelTrusted'
   /** The release wanted is on disk (false: fetching, or its fetch failed). */
   | 'Fetched'
   /** The release wanted runs (false: starting, failed here, or went back to the one before). */
@@ -42,6 +48,7 @@ export interface AppView {
 
 const INITIAL: Record<ConditionType, Pick<Condition, 'status' | 'reason'>> = {
   ChannelRead: { status: false, reason: 'NotYet' },
+  ChannelTrusted: { status: false, reason: 'NotYet' },
   Fetched: { status: false, reason: 'NotYet' },
   Applied: { status: false, reason: 'NotYet' },
   Draining: { status: false, reason: 'Serving' },
@@ -106,10 +113,10 @@ export function instanceState(c: Conditions, app: AppView): InstanceState {
 /**
  * Pure: the error an operator should read, or null when all is well: of the conditions that
  * do not hold and say why (a refused config, a release that failed or went back, a failed
- * fetch, an unreadable channel), the one that changed last; else what the app itself did.
+ * fetch, an unreadable or refused channel), the one that changed last; else what the app itself did.
  */
 export function lastError(c: Conditions, app: AppView): string | null {
-  const failing = (['ConfigApplied', 'Applied', 'Fetched', 'ChannelRead'] as const)
+  const failing = (['ConfigApplied', 'Applied', 'Fetched', 'ChannelRead', 'ChannelTrusted'] as const)
     .map((type) => c.get(type)).filter((cond) => !cond.status && cond.message);
   const latest = failing.sort((a, b) => b.seq - a.seq)[0];
   return latest?.message ?? app.lastError;

@@ -13,7 +13,9 @@ export const CRASH_LOOP_WINDOW_MS = 10 * 60_000;
 export type ChannelView =
   | { kind: 'found'; channel: Channel }
   | { kind: 'absent'; detail: string }
-  | { kind: 'unreachable'; error: string };
+  | { kind: 'unreachable'; error: string }
+  /** Read, but not to be followed (signed channels: unsigned, a bad signature, a rollback, expired). */
+  | { kind: 'refused'; error: string };
 
 export interface Observed {
   nowMs: number;
@@ -31,6 +33,16 @@ export interface Observed {
   termination: { reason: string; done: boolean } | null;
   /** An Auto Scaling launch hook waits for this instance to serve. */
   launchHookPending: boolean;
+  /** The failure markers last counted before applying a release: for which release and generation, and the verdict. */
+  failureCheck: FailureCheck | null;
+}
+
+export interface FailureCheck {
+  release: string;
+  generation: number;
+  halted: boolean;
+  /** Why the rollout is halted (describeHalt); null when it is not. */
+  reason: string | null;
 }
 
 export type Step =
@@ -38,10 +50,10 @@ export type Step =
   | { kind: 'none'; desired: string | null; reason: string; until: number | null }
   /** Nothing can be done until something changes (the channel, the store); `failed`: because the release failed here. */
   | { kind: 'wait'; desired: string | null; reason: string; failed?: true }
-  | { kind: 'fetch'; desired: string }
-  | { kind: 'start'; desired: string; generation: number }
-  | { kind: 'reload'; desired: string; from: string; signal: SignalName; generation: number }
-  | { kind: 'switch'; desired: string; from: string; generation: number }
+  | { kind: 'fetch'; desired: string; check?: CheckFailures }
+  | { kind: 'start'; desired: string; generation: number; check?: CheckFailures }
+  | { kind: 'reload'; desired: string; from: string; signal: SignalName; generation: number; check?: CheckFailures }
+  | { kind: 'switch'; desired: string; from: string; generation: number; check?: CheckFailures }
   /** `from` failed here (or crash-loops): run `to`, the release that ran before, again. */
   | { kind: 'go-back'; desired: string | null; from: string; to: string; reason: string; generation: number | null }
   | { kind: 'run-last-known-good'; desired: string | null; release: string }
@@ -50,6 +62,15 @@ export type Step =
   | { kind: 'complete-launch-hook'; desired: string | null; result: 'CONTINUE' | 'ABANDON'; reason: string };
 
 export type StepKind = Step['kind'];
+
+/**
+ * On a step toward the channel's release: first count its failure markers (once per release
+ * and generation); the executor does, and skips the step when the rollout is halted.
+ */
+export interface CheckFailures {
+  release: string;
+  generation: number;
+}
 
 export function decideStep(o: Observed): Step {
   const step = decideReleaseStep(o);
@@ -92,7 +113,7 @@ function decideReleaseStep(o: Observed): Step {
   }
 
   const wanted = decideRelease({ channel, instanceId: o.instanceId, now: new Date(o.nowMs), state: o.local, running: running?.id ?? null });
-  const desired = wanted.release;
+  let desired = wanted.release;
   if (running?.id === desired) {
     return { kind: 'none', desired, reason: wanted.reason, until: wanted.kind === 'wait' ? wanted.until?.getTime() ?? null : null };
   }
@@ -102,19 +123,43 @@ function decideReleaseStep(o: Observed): Step {
     const failure = o.local.failed[desired];
     return { kind: 'wait', desired, reason: `release ${desired} failed here (${failure?.reason}); not retried until the channel changes`, failed: true };
   }
+  let check: CheckFailures | undefined;
+  if (desired === channel.release && desired !== channel.previous) {
+    const last = o.failureCheck;
+    if (last?.release !== desired || last.generation !== channel.generation) check = { release: desired, generation: channel.generation };
+    else if (last.halted) {
+      const reason = last.reason ?? `the rollout of ${desired} is halted`;
+      // Keep what runs; with nothing running, run what the fleet ran before, as outside the rollout.
+      if (running) return { kind: 'wait', desired: running.id, reason };
+      const before = channel.previous && !failedHere(channel.previous) ? channel.previous : null;
+      if (!before) {
+        const lkg = lastKnownGood(o);
+        return lkg ? { kind: 'run-last-known-good', desired, release: lkg } : { kind: 'wait', desired, reason, failed: true };
+      }
+      desired = before;
+    }
+  }
+  const step = stepToward(o, desired, channel.generation, wanted.reason);
+  const applies = step.kind === 'fetch' || step.kind === 'start' || step.kind === 'reload' || step.kind === 'switch';
+  return check && applies ? { ...step, check } : step;
+}
+
+/** How to get from what runs to `desired`, which has not failed here. */
+function stepToward(o: Observed, desired: string, generation: number, reason: string): Step {
+  const { running } = o;
   const manifest = o.installed.get(desired);
   if (!manifest) {
     const lkg = !running && o.fetchFailed === desired ? lastKnownGood(o) : null;
     if (lkg && lkg !== desired) return { kind: 'run-last-known-good', desired, release: lkg };
     return { kind: 'fetch', desired };
   }
-  if (!running) return { kind: 'start', desired, generation: channel.generation };
+  if (!running) return { kind: 'start', desired, generation };
   const plan = planApply(running.manifest, manifest);
   switch (plan.kind) {
-    case 'none': return { kind: 'none', desired, reason: wanted.reason, until: null };
-    case 'start': return { kind: 'start', desired, generation: channel.generation };
-    case 'reload': return { kind: 'reload', desired, from: running.id, signal: plan.signal, generation: channel.generation };
-    case 'restart': return { kind: 'switch', desired, from: running.id, generation: channel.generation };
+    case 'none': return { kind: 'none', desired, reason, until: null };
+    case 'start': return { kind: 'start', desired, generation };
+    case 'reload': return { kind: 'reload', desired, from: running.id, signal: plan.signal, generation };
+    case 'restart': return { kind: 'switch', desired, from: running.id, generation };
   }
 }
 

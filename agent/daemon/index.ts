@@ -45,7 +45,10 @@ export class Agent {
   private readonly clock: Clock;
   private readonly metrics: AgentMetrics = createMetrics();
   private readonly conditions: Conditions;
-  private readonly memory: Memory = { local: emptyState(), previous: null, channel: null, fetchFailed: null, termination: null, launchHook: null };
+  private readonly memory: Memory = {
+    local: emptyState(), previous: null, channel: null, channelTrust: { record: null, last: null, refused: false },
+    fetchFailed: null, termination: null, launchHook: null, failureCheck: null,
+  };
   private readonly reporter: Reporter;
   private readonly loop: ReconcileLoop;
   private readonly startedAt = new Date();
@@ -64,7 +67,7 @@ export class Agent {
     this.conditions = new Conditions(() => this.reporter.changed());
     this.reporter = new Reporter({
       build: () => (this.parts ? reportOf(this.view()) : null),
-      write: (report) => (this.parts as Parts).sources.first('instance report write', (store) => store.putReport(report)),
+      write: (report) => (this.parts as Parts).sources.write('instance report write', (store) => store.putReport(report)),
       heartbeatMs: () => this.config.reportHeartbeatS * 1000,
       log: this.log, now: () => this.clock.now(),
     });
@@ -94,6 +97,7 @@ export class Agent {
     const parts = await buildParts(this.partsInput(config));
     if (this.loop.stopping.aborted) return;
     this.memory.local = await parts.dataDir.readState();
+    this.memory.channelTrust.record = await parts.dataDir.readChannelTrust();
     this.parts = parts;
     this.log.info({ ...parts.identity, sources: parts.sources.names, healthPort: this.server.port }, 'agent starting');
     this.watchNotices();
@@ -231,9 +235,11 @@ export class Agent {
     if (parts.runner !== old.runner) await old.runner.stop();
     if (parts.dataDir !== old.dataDir) {
       this.memory.local = await parts.dataDir.readState();
+      this.memory.channelTrust.record = await parts.dataDir.readChannelTrust();
       this.memory.previous = null;
     }
     this.memory.channel = null;
+    this.memory.channelTrust = { ...this.memory.channelTrust, last: null, refused: false };
     this.parts = parts;
     if (server) {
       const oldServer = this.server;

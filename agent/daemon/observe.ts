@@ -1,13 +1,14 @@
 // Gathers what is, for one pass of the loop: the channel (read from the sources on a poll,
 // else as last read), what the runner runs, the releases on disk that could matter, local
-// state, a termination notice, and the time. Reading the channel sets the ChannelRead
-// condition; nothing else here changes anything.
+// state, a termination notice, and the time. Reading the channel (observe-channel.ts) sets
+// the ChannelRead and ChannelTrusted conditions and keeps the record of the newest signed
+// channel trusted; nothing else here changes anything.
 import { stat } from 'node:fs/promises';
-import { describeError } from '../errors.ts';
 import type { DataDir } from '../releases/data-dir.ts';
 import type { ReleaseManifest } from '../store/schemas.ts';
 import type { Context } from './context.ts';
-import type { ChannelView, Observed } from './decide.ts';
+import type { Observed } from './decide.ts';
+import { readChannel } from './observe-channel.ts';
 
 export async function observe(ctx: Context, poll: boolean): Promise<Observed> {
   const { memory, parts } = ctx;
@@ -32,6 +33,7 @@ export async function observe(ctx: Context, poll: boolean): Promise<Observed> {
     fetchFailed: memory.fetchFailed,
     termination: memory.termination,
     launchHookPending: memory.launchHook === 'pending',
+    failureCheck: memory.failureCheck,
   };
 }
 
@@ -54,22 +56,4 @@ async function installedAmong(dataDir: DataDir, candidates: Array<string | null>
     if (manifest) installed.set(id, manifest);
   }
   return installed;
-}
-
-async function readChannel(ctx: Context): Promise<ChannelView> {
-  const { conditions } = ctx;
-  try {
-    const read = await ctx.parts.sources.channel(ctx.parts.identity.role);
-    if (read.kind === 'absent') {
-      conditions.set('ChannelRead', false, 'NoChannel', read.detail);
-      return read;
-    }
-    conditions.set('ChannelRead', true, 'Read');
-    return { kind: 'found', channel: read.channel };
-  } catch (err) {
-    const error = `following the channel failed; the running app keeps serving: ${describeError(err)}`;
-    ctx.log.error({ err: describeError(err) }, 'following the channel failed; the running app keeps serving');
-    conditions.set('ChannelRead', false, 'Unreachable', error);
-    return { kind: 'unreachable', error };
-  }
 }

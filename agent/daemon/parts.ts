@@ -17,6 +17,7 @@ import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { writeFileAtomic } from '../releases/atomic.ts';
 import { DataDir } from '../releases/data-dir.ts';
+import { parseTrustedKeys } from '../signing/keys.ts';
 import { ObjectStore } from '../store/object-store.ts';
 import { Sources } from '../store/sources.ts';
 import { backoffDelay } from '../supervisor/backoff.ts';
@@ -58,7 +59,8 @@ export async function buildParts(input: BuildPartsInput): Promise<Parts> {
   const imds = keepIdentity ? prev.imds : metadataClient(config, log);
   const identity = keepIdentity ? prev.identity : await identityOrCached({ ...input, imds });
   const autoScaling = keepIdentity && same(prev.config.autoScaling, config.autoScaling) ? prev.autoScaling : hooksFor(config, identity, log);
-  if (prev && !appSettingsChanged(prev.config, config)) return { config, sources, dataDir, identity, imds, autoScaling, runner: prev.runner };
+  const trusted = parseTrustedKeys(config.trustedKeys);
+  if (prev && !appSettingsChanged(prev.config, config)) return { config, trusted, sources, dataDir, identity, imds, autoScaling, runner: prev.runner };
   // Look appUser up (and check it can reach the releases) before anything stops: a bad new
   // setting must not leave the instance without its app.
   const user = await resolveAppUser({ appUser: config.appUser, agentUid: process.getuid?.() ?? null, dataDir: config.dataDir });
@@ -71,7 +73,7 @@ export async function buildParts(input: BuildPartsInput): Promise<Parts> {
     baseEnv: input.baseEnv, metrics, log, random: input.clock.random,
     onChange: input.onRunnerChange,
   });
-  return { config, sources, dataDir, identity, imds, autoScaling, runner };
+  return { config, trusted, sources, dataDir, identity, imds, autoScaling, runner };
 }
 
 /** The lifecycle hooks to complete, when the config names any. */

@@ -36,6 +36,7 @@ export function statusOf(view: AgentView): Record<string, unknown> {
     lastKnownGood: memory.local.lastKnownGood,
     failedReleases: Object.keys(memory.local.failed),
     channelGeneration: memory.channel?.kind === 'found' ? memory.channel.channel.generation : null,
+    trustedChannel: trustedChannelOf(memory),
     sources: parts?.sources.names ?? [],
     conditions: conditions.list(),
     agentVersion: view.version,
@@ -54,4 +55,10 @@ export function reportOf(view: AgentView): InstanceReport | null {
     state: instanceState(view.conditions, app), healthy: isHealthy(view.conditions, app), lastError: lastError(view.conditions, app),
     failedReleases: Object.keys(view.memory.local.failed), agentVersion: view.version, updatedAt: new Date().toISOString(),
   };
+}
+
+/** With trustedKeys: the newest signed channel followed here (channel-trust.json), which an older one cannot replace. */
+function trustedChannelOf(memory: Memory): Record<string, unknown> | null {
+  const record = memory.channelTrust.record;
+  return record && { generation: record.generation, expiresAt: record.expiresAt, keyId: record.keyId, trustedAt: record.trustedAt };
 }

@@ -1,11 +1,12 @@
 // The role tag through the EC2 API, for instances whose metadata tags are off. Needs
 // ec2:DescribeTags in the instance profile. One DescribeTags request of the EC2 Query API,
-// signed (SigV4, service ec2) with the credentials of the SDK's default chain: the SDK's EC2
-// client, which did this before, is 1.6 MB of the bundle's source and stayed in the agent's
-// memory once loaded. An EC2Client given by a caller (tests) is used instead when present.
+// signed (SigV4, service ec2) with the default chain's credentials (store/credentials.ts):
+// the SDK's EC2 client, which did this before, is 1.6 MB of the bundle's source and stayed
+// in the agent's memory once loaded. An EC2Client given by a caller (tests) is used instead when present.
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { IdentityError, describeError } from '../errors.ts';
 import { http, https } from '../http-modules.ts';
+import type { Logger } from '../log.ts';
 import { defaultCredentials, type CredentialSource } from '../store/credentials.ts';
 import { dnsSuffix } from '../store/s3-endpoint.ts';
 import { sha256Hex, signRequest } from '../store/sigv4.ts';
@@ -16,6 +17,8 @@ export interface ReadRoleTagViaApiInput {
   region: string;
   instanceId: string;
   tagKey: string;
+  log: Logger;
+  /** Default: the default chain's (store/credentials.ts). */
   credentials?: CredentialSource;
   /** AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL, AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT, read as the SDK reads them. */
   env?: Readonly<Record<string, string | undefined>>;
@@ -64,8 +67,9 @@ export function ec2Endpoint(region: string, env: Readonly<Record<string, string 
 
 /** DescribeTags as the Query API takes it: a signed form POST; retried like the SDK's client (3 attempts) on network errors, 5xx and throttling. */
 async function describeTags(input: ReadRoleTagViaApiInput): Promise<Tag[]> {
-  const url = ec2Endpoint(input.region, input.env ?? process.env);
-  const credentials = input.credentials ?? defaultCredentials(input.region);
+  const env = input.env ?? process.env;
+  const url = ec2Endpoint(input.region, env);
+  const credentials = input.credentials ?? defaultCredentials({ region: input.region, log: input.log, env });
   const body = new URLSearchParams({
     Action: 'DescribeTags', Version: API_VERSION,
     'Filter.1.Name': 'resource-id', 'Filter.1.Value.1': input.instanceId,

@@ -77,7 +77,7 @@ async function readRoleTag(input: ReadRoleTagInput): Promise<{ value: string; so
   log.info({ reason: decision.reason, tagKey }, 'instance metadata tags unavailable; reading the role tag with DescribeTags');
   const ec2 = input.makeEc2 ? await input.makeEc2(input.region) : undefined;
   try {
-    const value = await readRoleTagViaApi({ ...(ec2 ? { ec2 } : {}), region: input.region, instanceId, tagKey });
+    const value = await readRoleTagViaApi({ ...(ec2 ? { ec2 } : {}), region: input.region, instanceId, tagKey, log: input.log });
     if (value === null) throw missingTagError(instanceId, tagKey);
     return { value, source: 'describe-tags' };
   } finally {

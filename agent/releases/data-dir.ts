@@ -1,4 +1,5 @@
-// The data directory (docs/agent.md): blobs/, releases/<id>/, current, state.json.
+// The data directory (docs/agent.md): blobs/, releases/<id>/, current, state.json, and
+// channel-trust.json (the newest signed channel followed, for agents with trustedKeys).
 // A release directory appears only complete: it is built under releases/.staging-* and
 // renamed into place, so an agent killed at any point never runs half a release.
 import { chmod, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { hexOf } from '../store/layout.ts';
 import { releaseManifestSchema, type ReleaseManifest } from '../store/schemas.ts';
 import { fsyncDir, swapSymlink, writeFileAtomic } from './atomic.ts';
 import { emptyState, localStateSchema, type LocalState } from './state.ts';
+import { trustRecordSchema, type TrustRecord } from '../signing/channel-trust.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
 const STAGING_PREFIX = '.staging-';
@@ -30,6 +32,7 @@ export class DataDir {
   readonly releasesDir: string;
   readonly currentLink: string;
   readonly stateFile: string;
+  readonly trustFile: string;
   private readonly log: Logger;
 
   constructor(input: { root: string; log: Logger }) {
@@ -38,6 +41,7 @@ export class DataDir {
     this.releasesDir = join(input.root, 'releases');
     this.currentLink = join(input.root, 'current');
     this.stateFile = join(input.root, 'state.json');
+    this.trustFile = join(input.root, 'channel-trust.json');
     this.log = input.log.child({ module: 'releases' });
   }
 
@@ -137,6 +141,26 @@ export class DataDir {
 
   async writeState(state: LocalState): Promise<void> {
     await writeFileAtomic(this.stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  }
+
+  /**
+   * The newest signed channel this instance followed, or null when there is none. An
+   * unreadable file is logged and read as none: the next signed channel is then trusted as
+   * the first one was.
+   */
+  async readChannelTrust(): Promise<TrustRecord | null> {
+    const text = await readFile(this.trustFile, 'utf8').catch(() => null);
+    if (text === null) return null;
+    const parsed = trustRecordSchema.safeParse(safeJson(text));
+    if (!parsed.success) {
+      this.log.warn({ file: this.trustFile }, 'channel-trust.json is unreadable; the next signed channel is trusted as a first one');
+      return null;
+    }
+    return parsed.data;
+  }
+
+  async writeChannelTrust(record: TrustRecord): Promise<void> {
+    await writeFileAtomic(this.trustFile, `${JSON.stringify(record, null, 2)}\n`);
   }
 
   async listReleases(): Promise<string[]> {

@@ -1,9 +1,10 @@
-// The detached signature of a release (ed25519 over the manifest's exact bytes), as the
-// object roles/<role>/releases/<id>.json.sig and the file releases/<id>/manifest.json.sig:
+// The detached signature of a release or a channel (ed25519 over the manifest's or the
+// channel's exact bytes), as the objects roles/<role>/releases/<id>.json.sig and
+// roles/<role>/channel.json.sig, and the file releases/<id>/manifest.json.sig:
 //   {"schema": "herd/signature@1", "alg": "ed25519", "keyId": "<16 hex>", "sig": "<base64, 64 bytes>"}
 // The signature covers the bytes as stored, so nothing is re-serialized before checking, and
-// it needs no role or id of its own: the manifest it covers names both, and the store refuses
-// a manifest whose role/id differ from its key. Pure.
+// it needs no role or id of its own: the document it covers names them, and the store refuses
+// a document whose role (or id) differs from its key. Pure.
 import { sign, verify } from 'node:crypto';
 import * as z from '../zod.ts';
 import { IntegrityError } from '../errors.ts';
@@ -42,20 +43,52 @@ export interface VerifyInput {
   where: string;
 }
 
+/** What checking a signature found: the trusted key that signed, or what is wrong, as data. */
+export type SignatureCheck =
+  | { ok: true; key: TrustedKey }
+  | { ok: false; problem: 'unsigned' }
+  /** Not JSON, or not a signature object; `detail` says why, naming `where`. */
+  | { ok: false; problem: 'unreadable'; detail: string }
+  | { ok: false; problem: 'unknown-key'; keyId: string }
+  /** By a trusted key's id, but not a signature of these bytes by that key. */
+  | { ok: false; problem: 'mismatch'; keyId: string };
+
+/** Pure: whether `signature` is a signature of `bytes` by one of `trusted`; `where` names the signature in `detail`. */
+export function checkSignature(input: { bytes: Buffer; signature: Buffer | null; trusted: readonly TrustedKey[]; where: string }): SignatureCheck {
+  if (!input.signature) return { ok: false, problem: 'unsigned' };
+  let doc: SignatureDoc;
+  try {
+    doc = readSignature(input.signature, input.where);
+  } catch (err) {
+    return { ok: false, problem: 'unreadable', detail: (err as Error).message };
+  }
+  const key = input.trusted.find((k) => k.keyId === doc.keyId);
+  if (!key) return { ok: false, problem: 'unknown-key', keyId: doc.keyId };
+  const sig = Buffer.from(doc.sig, 'base64');
+  if (sig.length !== SIGNATURE_BYTES || !verify(null, input.bytes, key.key, sig)) return { ok: false, problem: 'mismatch', keyId: doc.keyId };
+  return { ok: true, key };
+}
+
 /** The trusted key that signed `bytes`, or an IntegrityError saying why there is none. */
 export function verifySignature(input: VerifyInput): TrustedKey {
   const { what, where } = input;
-  if (!input.signature) throw new IntegrityError(`${what} is not signed (no ${where}); trustedKeys is set, so only signed releases run here`);
-  const doc = readSignature(input.signature, `${what}: signature ${where}`);
-  const key = input.trusted.find((k) => k.keyId === doc.keyId);
-  if (!key) {
-    throw new IntegrityError(`${what} is signed by key ${doc.keyId}, which is not in trustedKeys (${input.trusted.map((k) => k.keyId).join(', ')})`);
+  const check = checkSignature({ bytes: input.bytes, signature: input.signature, trusted: input.trusted, where: `${what}: signature ${where}` });
+  if (check.ok) return check.key;
+  switch (check.problem) {
+    case 'unsigned':
+      throw new IntegrityError(`${what} is not signed (no ${where}); trustedKeys is set, so only signed releases run here`);
+    case 'unreadable':
+      throw new IntegrityError(check.detail);
+    case 'unknown-key':
+      throw new IntegrityError(`${what} is signed by key ${check.keyId}, which is not in trustedKeys (${keyIds(input.trusted)})`);
+    case 'mismatch':
+      throw new IntegrityError(`${what}: the signature by key ${check.keyId} does not match the manifest's bytes (changed after signing, or a bad signature)`);
   }
-  const sig = Buffer.from(doc.sig, 'base64');
-  if (sig.length !== SIGNATURE_BYTES || !verify(null, input.bytes, key.key, sig)) {
-    throw new IntegrityError(`${what}: the signature by key ${doc.keyId} does not match the manifest's bytes (changed after signing, or a bad signature)`);
-  }
-  return key;
+}
+
+/** The ids of `keys`, for messages: "93c8888c7d4937c2, 55e1635f58a6c1cc". */
+export function keyIds(keys: readonly TrustedKey[]): string {
+  return keys.map((k) => k.keyId).join(', ');
 }
 
 /** Parses a signature object; anything else is an IntegrityError naming `where`. */

@@ -1,5 +1,5 @@
 // Object keys under a source's prefix (docs/store-layout.md). Pure.
-import type { SourceConfig } from '../config.ts';
+import { isHttpSource, type AgentSourceConfig } from '../config.ts';
 
 export interface Layout {
   blob(digest: string): string;
@@ -10,8 +10,13 @@ export interface Layout {
   /** Where every role's objects live: roles/<role>/... */
   rolesPrefix(): string;
   channel(role: string): string;
+  /** The detached signature of the channel, next to it (signed channels). */
+  channelSignature(role: string): string;
   report(role: string, instanceId: string): string;
   reportsPrefix(role: string): string;
+  /** A failure marker: `release` failed on `instanceId` (agent/rollout/halt.ts). */
+  failure(role: string, releaseId: string, instanceId: string): string;
+  failuresPrefix(role: string, releaseId: string): string;
   /** The herd executable itself, content-addressed (herd publish-agent; docs/image.md). */
   agentExecutable(digest: string): string;
   /** Which executable `herd publish-agent` published last: what `herd user-data` pins by default. */
@@ -27,8 +32,11 @@ export function layoutFor(prefix: string): Layout {
     releasesPrefix: (role) => `${base}roles/${role}/releases/`,
     rolesPrefix: () => `${base}roles/`,
     channel: (role) => `${base}roles/${role}/channel.json`,
+    channelSignature: (role) => `${base}roles/${role}/channel.json.sig`,
     report: (role, instanceId) => `${base}roles/${role}/instances/${instanceId}.json`,
     reportsPrefix: (role) => `${base}roles/${role}/instances/`,
+    failure: (role, id, instanceId) => `${base}roles/${role}/failures/${id}/${instanceId}.json`,
+    failuresPrefix: (role, id) => `${base}roles/${role}/failures/${id}/`,
     agentExecutable: (digest) => `${base}agent/sha256/${hexOf(digest)}`,
     agentPointer: () => `${base}agent/linux-x64.json`,
   };
@@ -39,8 +47,9 @@ export function hexOf(digest: string): string {
   return digest.slice('sha256:'.length);
 }
 
-/** How a source is named in logs and errors: s3://bucket/prefix (endpoint). */
-export function describeSource(source: SourceConfig): string {
+/** How a source is named in logs, errors and /status: s3://bucket/prefix (endpoint), or its URL. */
+export function describeSource(source: AgentSourceConfig): string {
+  if (isHttpSource(source)) return source.url.replace(/\/+$/, '');
   const where = `s3://${source.bucket}/${source.prefix}`;
   return source.endpoint ? `${where} (${source.endpoint})` : where;
 }

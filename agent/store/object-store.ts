@@ -1,82 +1,40 @@
 // The object-store protocol for one source: channel, manifests, blobs and reports.
 // Every document read is parsed through its schema; every failure becomes a StoreError
-// (or NotFoundError / ConflictError) naming the object. Objects move through a transport:
-// the agent's own S3 client unless an SDK client is given (transport.ts).
-import { createReadStream } from 'node:fs';
+// (or NotFoundError / ConflictError) naming the object. Objects move through a transport
+// (transport.ts): the agent's own S3 client, an SDK client when one is given, or plain GETs
+// for an HTTP(S) source, which is read-only.
 import type { Readable } from 'node:stream';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { SourceConfig } from '../config.ts';
 import { ConflictError, IntegrityError, NotFoundError, StoreError } from '../errors.ts';
-import type { Logger } from '../log.ts';
 import { parseJson, parseWith } from '../validate.ts';
-import { describeSource, layoutFor, type Layout } from './layout.ts';
-import type { Listing } from './listing.ts';
-import { S3Http } from './s3-http.ts';
-import type { Credentials } from './sigv4.ts';
+import { readDocument, readDocumentBytes } from './read-document.ts';
 import {
-  agentPointerSchema, channelSchema, instanceReportSchema, releaseManifestSchema,
-  type AgentPointer, type Channel, type InstanceReport, type ReleaseManifest,
+  agentPointerSchema, channelSchema, failureMarkerSchema, instanceReportSchema, releaseManifestSchema,
+  type AgentPointer, type Channel, type FailureMarker, type InstanceReport, type ReleaseManifest,
 } from './schemas.ts';
-import { httpTransport, sdkTransport, type StoreTransport } from './transport.ts';
+import { encodeDocument, integrity, StoredObjects } from './stored-objects.ts';
+import { isNotFound, statusOf, type ObjectVersion } from './transport.ts';
 
-export interface ObjectStoreInput {
-  source: SourceConfig;
-  log: Logger;
-  /** An AWS SDK client to use (operator commands, tests); none: the agent's own S3 client. */
-  client?: S3Client;
-  /** Fixed keys for the agent's own client (local stores); none: the SDK's default chain. */
-  credentials?: Credentials;
-}
+export type { ObjectStoreInput } from './stored-objects.ts';
 
 export type ChannelRead =
-  | { kind: 'found'; channel: Channel; etag: string | null }
+  /** `bytes`: the channel exactly as stored, which a signature covers. */
+  | { kind: 'found'; channel: Channel; bytes: Buffer; etag: string | null; lastModified: string | null }
   | { kind: 'not-modified' }
   | { kind: 'missing' };
 
-/** Documents are small; anything larger than this is refused before parsing. */
-const MAX_DOCUMENT_BYTES = 1024 * 1024;
-/**
- * A document (channel, manifest, signature, report), or a blob's first byte, that has not
- * come within this, retries included, is not coming: a store that accepts connections and
- * never answers is down, and must not hold a poll, or the failover to the next source, for ever.
- */
-const DOCUMENT_DEADLINE_MS = 10_000;
-
-export class ObjectStore {
-  readonly source: SourceConfig;
-  readonly layout: Layout;
-  readonly name: string;
-  private readonly transport: StoreTransport;
-  private readonly credentials: Credentials | undefined;
-  /** The SDK client, for what only it does (listing, multipart uploads): the one given, or one made on first use. */
-  private sdkClient: Promise<S3Client> | undefined;
-  private readonly log: Logger;
-
-  constructor(input: ObjectStoreInput) {
-    this.source = input.source;
-    this.layout = layoutFor(input.source.prefix);
-    this.name = describeSource(input.source);
-    this.credentials = input.credentials;
-    if (input.client) this.sdkClient = Promise.resolve(input.client);
-    this.transport = input.client
-      ? sdkTransport(input.client, input.source.bucket)
-      : httpTransport(new S3Http({ source: input.source, ...(input.credentials ? { credentials: input.credentials } : {}) }));
-    this.log = input.log.child({ module: 'store', source: this.name });
-  }
-
-  /** Reads the role's channel; with `etag`, an unchanged channel costs a 304 and no body. */
-  async getChannel(role: string, etag?: string | null): Promise<ChannelRead> {
+export class ObjectStore extends StoredObjects {
+  /** Reads the role's channel; `since` the version read last, an unchanged channel costs a 304 and no body. */
+  async getChannel(role: string, since?: ObjectVersion | null): Promise<ChannelRead> {
     const key = this.layout.channel(role);
     try {
       const read = await this.withinDeadline(key, async (signal) => {
-        const out = await this.transport.get(key, { ...(etag ? { ifNoneMatch: etag } : {}), signal });
-        return out && { text: await readDocument(out.body, key), etag: out.etag };
+        const out = await this.transport.get(key, { since, signal });
+        return out && { bytes: await readDocumentBytes(out.body, key), etag: out.etag, lastModified: out.lastModified };
       });
       if (!read) return { kind: 'not-modified' };
-      const { text, etag: newEtag } = read;
-      const channel = parseWith(channelSchema, parseJson(text, key, integrity), key, integrity);
+      const channel = parseWith(channelSchema, parseJson(read.bytes.toString('utf8'), key, integrity), key, integrity);
       if (channel.role !== role) throw new IntegrityError(`${key}: names role "${channel.role}", expected "${role}"`);
-      return { kind: 'found', channel, etag: newEtag };
+      return { kind: 'found', channel, bytes: read.bytes, etag: read.etag, lastModified: read.lastModified };
     } catch (err) {
       if (statusOf(err) === 304) return { kind: 'not-modified' };
       if (isNotFound(err)) return { kind: 'missing' };
@@ -88,12 +46,32 @@ export class ObjectStore {
    * Writes the channel. `ifMatch` (an ETag) or `ifNoneMatch` makes the write conditional
    * where the store supports it, so two operators never silently overwrite each other.
    */
-  async putChannel(channel: Channel, cond: { ifMatch?: string | null; ifNoneMatch?: boolean } = {}): Promise<void> {
-    const key = this.layout.channel(channel.role);
-    await this.putJson(key, channel, {
-      ...(cond.ifMatch ? { IfMatch: cond.ifMatch } : {}),
-      ...(cond.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
-    });
+  async putChannel(channel: Channel, cond: WriteCondition = {}): Promise<void> {
+    await this.putChannelBytes(channel.role, encodeDocument(channel), cond);
+  }
+
+  /** Writes the channel's exact bytes (a signature covers them; herd mirror copies them as they are). */
+  async putChannelBytes(role: string, bytes: Buffer, cond: WriteCondition = {}): Promise<void> {
+    await this.putBytes(this.layout.channel(role), bytes, 'application/json', conditionHeaders(cond));
+  }
+
+  /** The channel's detached signature object as stored, with its ETag, or null when the channel is unsigned. */
+  async getChannelSignature(role: string): Promise<{ bytes: Buffer; etag: string | null } | null> {
+    const key = this.layout.channelSignature(role);
+    try {
+      return await this.withinDeadline(key, async (signal) => {
+        const out = await this.transport.get(key, { signal });
+        return { bytes: await readDocumentBytes(out?.body, key), etag: out?.etag ?? null };
+      });
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.wrap(err, 'read', key);
+    }
+  }
+
+  /** Writes the channel's signature object, conditional like the channel itself; resolves with its new ETag. */
+  async putChannelSignature(role: string, bytes: Buffer, cond: WriteCondition = {}): Promise<string | null> {
+    return this.putBytes(this.layout.channelSignature(role), bytes, 'application/json', conditionHeaders(cond));
   }
 
   /** The manifest and its exact bytes (a signature covers the bytes). */
@@ -194,14 +172,30 @@ export class ObjectStore {
   /** Every instance report of a role; unparseable ones are returned as errors, not dropped. */
   async listReports(role: string): Promise<Array<InstanceReport | { key: string; error: string }>> {
     const keys = (await this.list(this.layout.reportsPrefix(role))).keys.filter((k) => k.endsWith('.json'));
-    return Promise.all(keys.map(async (key) => {
-      try {
-        const text = await readDocument((await this.transport.get(key, {}))?.body, key);
-        return parseWith(instanceReportSchema, parseJson(text, key, integrity), key, integrity);
-      } catch (err) {
-        return { key, error: (err as Error).message };
-      }
-    }));
+    return this.readEach(keys, instanceReportSchema, (key, err) => ({ key, error: err.message }));
+  }
+
+  /** Records that `marker.release` failed on an instance (agent/rollout/halt.ts). */
+  async putFailureMarker(role: string, marker: FailureMarker): Promise<void> {
+    await this.putJson(this.layout.failure(role, marker.release, marker.instanceId), marker, {});
+  }
+
+  /** The failure markers of a release: one listing (the agent's own, or the SDK's) and a read of each; unreadable ones are skipped. */
+  async listFailureMarkers(role: string, releaseId: string): Promise<FailureMarker[]> {
+    const prefix = this.layout.failuresPrefix(role, releaseId);
+    const list = this.transport.list?.bind(this.transport);
+    if (!list) throw new StoreError(`${this.name} cannot list objects: failure markers are read from a bucket`);
+    let keys: string[];
+    try {
+      keys = (await this.withinDeadline(prefix, (signal) => list(prefix, { signal }))).filter((k) => k.endsWith('.json'));
+    } catch (err) {
+      throw this.wrap(err, 'list', prefix);
+    }
+    const read = await this.readEach(keys, failureMarkerSchema, (key, err) => {
+      this.log.warn({ key, err: err.message }, 'skipping a failure marker that cannot be read');
+      return null;
+    });
+    return read.filter((m): m is FailureMarker => m !== null);
   }
 
   /** Roles with anything stored under roles/ (one listing with a delimiter; herd mirror --all). */
@@ -216,118 +210,16 @@ export class ObjectStore {
     return (await this.list(prefix, '/')).keys.filter((k) => k.endsWith('.json')).map((k) => k.slice(prefix.length, -'.json'.length));
   }
 
-  private async list(prefix: string, delimiter?: string): Promise<Listing> {
-    try {
-      const { listPrefix } = await import('./listing.ts');
-      return await listPrefix(await this.sdk(), this.source.bucket, prefix, delimiter);
-    } catch (err) {
-      throw this.wrap(err, 'list', prefix);
-    }
-  }
-
-  private async headKey(key: string): Promise<number | null> {
-    try {
-      return (await this.withinDeadline(key, (signal) => this.transport.head(key, { signal }))) ?? 0;
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw this.wrap(err, 'check', key);
-    }
-  }
-
-  private async uploadFile(input: { key: string; file: string; size: number; contentType: string; onProgress?: (sent: number) => void }): Promise<void> {
-    // Loaded on use: only publishers upload, and agents should not carry it in memory.
-    const { Upload } = await import('@aws-sdk/lib-storage');
-    const upload = new Upload({
-      client: await this.sdk(),
-      params: {
-        Bucket: this.source.bucket, Key: input.key, Body: createReadStream(input.file, { highWaterMark: 1024 * 1024 }),
-        ContentType: input.contentType, ContentLength: input.size,
-      },
-      partSize: 16 * 1024 * 1024,
-      queueSize: 4,
-      leavePartsOnError: false,
-    });
-    if (input.onProgress) upload.on('httpUploadProgress', (p) => input.onProgress?.(p.loaded ?? 0));
-    try {
-      await upload.done();
-    } catch (err) {
-      throw this.wrap(err, 'upload', input.key);
-    }
-  }
-
-  private async putJson(key: string, doc: unknown, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<void> {
-    await this.putBytes(key, Buffer.from(`${JSON.stringify(doc, null, 2)}\n`), 'application/json', cond);
-  }
-
-  private async putBytes(key: string, body: Buffer, contentType: string, cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<void> {
-    try {
-      await this.withinDeadline(key, (signal) => this.transport.put(key, body, {
-        contentType, signal, ...(cond.IfMatch ? { ifMatch: cond.IfMatch } : {}), ...(cond.IfNoneMatch ? { ifNoneMatch: cond.IfNoneMatch } : {}),
-      }));
-      this.log.debug({ key, bytes: body.length }, 'wrote object');
-    } catch (err) {
-      if (statusOf(err) === 412 || statusOf(err) === 409) {
-        throw new ConflictError(`${this.name}/${key} changed or exists already (conditional write refused)`, { cause: err });
-      }
-      throw this.wrap(err, 'write', key);
-    }
-  }
-
-  /** The SDK client, made on first use when none was given (only publishers and `status` need it). */
-  private sdk(): Promise<S3Client> {
-    this.sdkClient ??= import('./client.ts').then(({ createS3Client }) => createS3Client(this.source, this.credentials));
-    return this.sdkClient;
-  }
-
-  /** Runs one exchange with the store under DOCUMENT_DEADLINE_MS; past it, the request is aborted and a StoreError says so. */
-  private async withinDeadline<T>(key: string, exchange: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), DOCUMENT_DEADLINE_MS);
-    try {
-      return await exchange(controller.signal);
-    } catch (err) {
-      if (controller.signal.aborted) throw new StoreError(`cannot reach ${this.name}/${key}: no answer within ${DOCUMENT_DEADLINE_MS / 1000}s`);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private wrap(err: unknown, verb: string, key: string): Error {
-    if (err instanceof StoreError || err instanceof IntegrityError) return err;
-    const code = (err as { name?: string }).name ?? 'Error';
-    return new StoreError(`cannot ${verb} ${this.name}/${key}: ${code}${statusOf(err) ? ` (HTTP ${statusOf(err)})` : ''}`, { cause: err });
-  }
 }
 
-const integrity = (message: string) => new IntegrityError(message);
-
-function statusOf(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+/** A conditional write: `ifMatch` an ETag read before, or `ifNoneMatch` (only when absent). */
+export interface WriteCondition {
+  ifMatch?: string | null;
+  ifNoneMatch?: boolean;
 }
 
-function isNotFound(err: unknown): boolean {
-  const name = (err as { name?: string })?.name;
-  return statusOf(err) === 404 || name === 'NoSuchKey' || name === 'NotFound';
+function conditionHeaders(cond: WriteCondition): { IfMatch?: string; IfNoneMatch?: string } {
+  return { ...(cond.ifMatch ? { IfMatch: cond.ifMatch } : {}), ...(cond.ifNoneMatch ? { IfNoneMatch: '*' } : {}) };
 }
 
-/** A small document as text (see readDocumentBytes). */
-async function readDocument(body: Readable | undefined, key: string): Promise<string> {
-  return (await readDocumentBytes(body, key)).toString('utf8');
-}
-
-/** Reads a small document body as its exact bytes, refusing one larger than MAX_DOCUMENT_BYTES. */
-async function readDocumentBytes(body: Readable | undefined, key: string): Promise<Buffer> {
-  if (!body) throw new StoreError(`${key}: empty response body`);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += (chunk as Buffer).length;
-    if (total > MAX_DOCUMENT_BYTES) {
-      body.destroy();
-      throw new IntegrityError(`${key}: larger than ${MAX_DOCUMENT_BYTES} bytes, refused`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
+export { encodeDocument } from './stored-objects.ts';

@@ -59,13 +59,33 @@ export const channelSchema = z.strictObject({
     waves: z.int().check(z.minimum(1), z.maximum(100)),
     waveIntervalS: z.number().check(z.nonnegative()),
     startedAt: z.iso.datetime(),
+    /** Instances that may fail this release (gate or crash loop) before the rollout halts; absent: 1 (agent/rollout/halt.ts). */
+    maxFailures: z.optional(z.int().check(z.minimum(1), z.maximum(100_000))),
   }),
   paused: z.boolean(),
   generation: z.int().check(z.minimum(1)),
   updatedAt: z.iso.datetime(),
   updatedBy: z.string().check(z.maxLength(256)),
+  /** Set on a signed channel: agents with trustedKeys refuse it after this time (a freeze). */
+  expiresAt: z.optional(z.iso.datetime()),
 });
 export type Channel = z.infer<typeof channelSchema>;
+
+/**
+ * `roles/<role>/failures/<release>/<instance-id>.json`: the release failed its health gate or
+ * crash-looped on that instance, for that channel generation. Agents count them to halt a
+ * rollout (agent/rollout/halt.ts); `herd status` and `roll --wait` show them.
+ */
+export const FAILURE_SCHEMA = 'herd/failure@1';
+export const failureMarkerSchema = z.strictObject({
+  schema: z.literal(FAILURE_SCHEMA),
+  instanceId: instanceIdSchema,
+  release: releaseIdSchema,
+  generation: z.int().check(z.minimum(1)),
+  reason: z.string().check(z.maxLength(2048)),
+  at: z.iso.datetime(),
+});
+export type FailureMarker = z.infer<typeof failureMarkerSchema>;
 
 export const INSTANCE_SCHEMA = 'herd/instance@1';
 export const instanceStateSchema = z.enum([

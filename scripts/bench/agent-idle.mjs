@@ -38,15 +38,17 @@ export function dropPageCache(file) {
 
 /**
  * input: { herdFile, env, endpoint, bucket, work, appDir, configDir, idleS, log }, and optionally
- * agentEnv (the agent's and the bare node's environment, default env), identity (default a
- * static one), herdCommand ([program, ...args] that runs herd, default node herdFile) and
- * inspect({ agent, bare }) (called with their pids once idle, before the RSS is read).
+ * agentEnv (the agent's and the bare node's environment, default env), agentEndpoint (the
+ * store as the agent reaches it, e.g. through tls-front.mjs; default endpoint), identity
+ * (default a static one), herdCommand ([program, ...args] that runs herd, default node
+ * herdFile) and inspect({ agent, bare }) (called with their pids once idle, before the RSS is read).
  * Publishes appDir/configDir as role `idle`, rolls it, runs the agent until healthy,
  * waits idleS seconds, and returns { agentRss, agentHwm, bareRss } in bytes.
  */
 export async function measureAgentIdle(input) {
   const { herdFile, env, endpoint, bucket, work, log } = input;
   const agentEnv = input.agentEnv ?? env;
+  const agentEndpoint = input.agentEndpoint ?? endpoint;
   const [program, ...programArgs] = input.herdCommand ?? [process.execPath, herdFile];
   await mkdir(work, { recursive: true });
   const store = ['--bucket', bucket, '--endpoint', endpoint];
@@ -57,7 +59,7 @@ export async function measureAgentIdle(input) {
   const [healthPort, appPort] = [await freePort(), await freePort()];
   const configFile = join(work, 'agent.json');
   await writeFile(configFile, JSON.stringify({
-    sources: [{ bucket, prefix: 'herd', endpoint, forcePathStyle: true }],
+    sources: [{ bucket, prefix: 'herd', endpoint: agentEndpoint, forcePathStyle: true }],
     dataDir: join(work, 'agent-data'), healthPort, healthHost: '127.0.0.1', appPort, appUser: null,
     identity: input.identity ?? { provider: 'static', instanceId: 'i-bench', role: 'idle', az: 'local-1a', region: 'local' },
   }));

@@ -1,16 +1,18 @@
 // A fleet of agents over simulated time, for npm run bench:scale. Each simulated agent runs the
 // agent's own timing and decisions: beginPass/afterPass (the loop), pollDelayMs and
 // retryDelayMs (jitter, backoff), decideStep (what to do next, which runs decideRelease:
-// slots and waves), passOutcome (how a pass ends, a wave's spread included), Conditions (what
-// counts as a change) and nextReportAt (report debounce and heartbeat). Only the I/O is
+// slots, waves and a halted rollout), haltOf (the failure-marker count), passOutcome (how a
+// pass ends, a wave's spread included), Conditions (what counts as a change) and
+// nextReportAt (report debounce and heartbeat). Only the I/O is
 // modelled: a store request is counted (scale-ledger.ts) and answered at once, and a fetch, a
 // drain, a stop and a start take the time given in `timings`. Deterministic for a seed.
 import { Conditions } from '../../agent/daemon/conditions.ts';
-import { decideStep, type ChannelView, type Step } from '../../agent/daemon/decide.ts';
+import { decideStep, type ChannelView, type FailureCheck, type Step } from '../../agent/daemon/decide.ts';
 import { afterPass, beginPass, type LoopSchedule } from '../../agent/daemon/loop.ts';
 import { passOutcome } from '../../agent/daemon/outcome.ts';
 import { nextReportAt, type ReportTimes } from '../../agent/daemon/reporter.ts';
 import { slotOf } from '../../agent/rollout/decide.ts';
+import { haltOf } from '../../agent/rollout/halt.ts';
 import { pollDelayMs, retryDelayMs } from '../../agent/rollout/plan.ts';
 import { layoutFor } from '../../agent/store/layout.ts';
 import type { ReleaseManifest } from '../../agent/store/schemas.ts';
@@ -52,6 +54,7 @@ interface Agent {
   sessionUntil: number[];
   desired: string | null;
   fetchFailed: string | null;
+  failureCheck: FailureCheck | null;
   next: (() => void) | null;
   /** The step of the pass under way, and the agent's backoff (retryDelayMs with its own serving state). */
   step: Step | null;
@@ -128,7 +131,7 @@ export function simulate(input: SimInput): SimResult {
       nowMs: now, instanceId: agent.id, channel: agent.channel,
       running: agent.running ? { id: agent.running.id, manifest: agent.running.manifest, state: agent.runnerState, healthy: agent.healthy } : null,
       installed: agent.installed, local: agent.local, previous: agent.previous, fetchFailed: agent.fetchFailed,
-      termination: null, launchHookPending: false,
+      termination: null, launchHookPending: false, failureCheck: agent.failureCheck,
     });
     if (step.desired !== null && step.desired !== agent.desired) {
       agent.desired = step.desired;
@@ -181,6 +184,7 @@ export function simulate(input: SimInput): SimResult {
 
   function act(agent: Agent, step: Step): void {
     const done = (outcome: 'progress' | 'settled' | 'failed') => endPass(agent, outcome);
+    if ('check' in step && step.check && rolloutHalted(agent, step.check)) return done('progress');
     switch (step.kind) {
       case 'none':
       case 'wait':
@@ -211,6 +215,21 @@ export function simulate(input: SimInput): SimResult {
       default:
         throw new Error(`the simulation does not model the step "${step.kind}"`);
     }
+  }
+
+  /**
+   * As the agent's act does before a step toward the channel's release: one listing of its
+   * failure markers (from the writable source that gave the channel), counted by haltOf. The
+   * simulated fleet fails nothing, so the listing finds none.
+   */
+  function rolloutHalted(agent: Agent, check: { release: string; generation: number }): boolean {
+    const channel = agent.channel?.kind === 'found' ? agent.channel.channel : null;
+    if (!channel) return false;
+    const si = firstUp(true);
+    if (si >= 0) count(agent, si, 'LIST', ledger.scopes(si, 'LIST', layout.failuresPrefix(ROLE, check.release)), 'failure markers', 0);
+    const halt = haltOf(channel, []);
+    agent.failureCheck = { ...check, halted: halt.halted, reason: null };
+    return halt.halted;
   }
 
   function fetch(agent: Agent, id: string, done: (outcome: 'progress' | 'failed') => void): void {
@@ -287,7 +306,7 @@ export function simulate(input: SimInput): SimResult {
       running: { id: 'v1', manifest: v1 }, runnerState: 'running', healthy: true, installed: new Map([['v1', v1]]),
       blobs: new Set([v1.code.digest, ...(v1.config ? [v1.config.digest] : [])]), local: { failed: {}, lastKnownGood: 'v1' }, previous: null,
       channel: null, seen: sources.map((_, si) => (si === 0 ? 1 : null)), sessionUntil: sources.map(() => now + SESSION_RENEW_MS + rng() * (SESSION_MS - SESSION_RENEW_MS)),
-      desired: 'v1', fetchFailed: null, next: null, step: null, backoffMs: () => 0, appliedAt: null, drained: false,
+      desired: 'v1', fetchFailed: null, failureCheck: null, next: null, step: null, backoffMs: () => 0, appliedAt: null, drained: false,
     };
     agent.backoffMs = (failures) => retryDelayMs({ failures, serving: agent.running !== null, pollIntervalS: settings.pollIntervalS, jitter: rng });
     agent.conditions.set('ChannelRead', true, 'Read');

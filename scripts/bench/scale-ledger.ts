@@ -8,7 +8,7 @@ import type { IdleCount, SourceSpec } from './scale-types.ts';
 import { RateCounter, scopesOf } from './scale-rates.ts';
 import { ROLE } from './scale-world.ts';
 
-export type Method = 'GET' | 'PUT' | 'SESSION';
+export type Method = 'GET' | 'PUT' | 'LIST' | 'SESSION';
 /** Where one request is counted: the per-second counts of its key, prefix and bucket. */
 export type Counted = { key: Map<number, number>; prefix: Map<number, number>; bucket: Map<number, number> };
 
@@ -36,7 +36,8 @@ export class RequestLedger {
     this.idleTo = input.startMs + input.idleMs;
     this.rollAtMs = input.rollAtMs;
     this.idle = input.sources.map((s) => ({
-      get: { type: s.type, kind: 'get', n: 0, bytes: 0 }, put: { type: s.type, kind: 'put', n: 0, bytes: 0 }, session: { type: s.type, kind: 'session', n: 0, bytes: 0 },
+      get: { type: s.type, kind: 'get', n: 0, bytes: 0 }, put: { type: s.type, kind: 'put', n: 0, bytes: 0 },
+      list: { type: s.type, kind: 'list', n: 0, bytes: 0 }, session: { type: s.type, kind: 'session', n: 0, bytes: 0 },
     }));
     const layout = layoutFor('herd');
     this.reports = input.sources.map((_, si) => this.scopes(si, 'PUT', layout.report(ROLE, 'x')));
@@ -46,12 +47,12 @@ export class RequestLedger {
     this.reportsInSecond = new Int32Array(input.agents);
   }
 
-  /** The scopes of a request of `method` to `key` at source `si`, made once. */
+  /** The scopes of a request of `method` to `key` at source `si`, made once; a LIST of a prefix counts with the GETs. */
   scopes(si: number, method: Method, key: string): Counted {
     const name = `${si} ${method} ${key}`;
     let found = this.cache.get(name);
     if (!found) {
-      const s = scopesOf((this.sources[si] as SourceSpec).name, method, key);
+      const s = scopesOf((this.sources[si] as SourceSpec).name, method === 'LIST' ? 'GET' : method, key);
       this.cache.set(name, found = { key: this.rates.binsOf(s.key), prefix: this.rates.binsOf(s.prefix), bucket: this.rates.binsOf(s.bucket) });
     }
     return found;
@@ -82,7 +83,7 @@ export class RequestLedger {
       rates.addTo(where.bucket, atMs);
     }
     if (atMs >= this.idleFrom && atMs < this.idleTo) {
-      const c = this.idle[si]?.[method === 'GET' ? 'get' : method === 'PUT' ? 'put' : 'session'];
+      const c = this.idle[si]?.[method === 'GET' ? 'get' : method === 'PUT' ? 'put' : method === 'LIST' ? 'list' : 'session'];
       if (c) {
         c.n += 1;
         c.bytes += bytes;
@@ -94,6 +95,6 @@ export class RequestLedger {
 
   /** The idle window's counts, by source type and kind, those with any. */
   idleCounts(): IdleCount[] {
-    return this.idle.flatMap((c) => [c.get, c.put, c.session]).filter((c) => c.n > 0);
+    return this.idle.flatMap((c) => [c.get, c.put, c.list, c.session]).filter((c) => c.n > 0);
   }
 }

@@ -1,8 +1,9 @@
 // What the fleet simulation (npm run bench:scale) measures against: list prices and documented
 // request-rate limits of each kind of source, and the arithmetic from request counts to
 // requests and dollars per instance-month. Pure. Sources (checked 2026; us-east-1 list prices):
-// - S3 Standard: GET $0.0004 and PUT $0.005 per 1,000 (aws.amazon.com/s3/pricing); a 304 is
-//   billed as a GET. At least 3,500 PUT/COPY/POST/DELETE and 5,500 GET/HEAD per second per
+// - S3 Standard: GET $0.0004 and PUT (and COPY, POST, LIST) $0.005 per 1,000
+//   (aws.amazon.com/s3/pricing); a 304 is billed as a GET. A LIST reads a prefix: its rate is
+//   counted with the GETs against that prefix. At least 3,500 PUT/COPY/POST/DELETE and 5,500 GET/HEAD per second per
 //   partitioned prefix, reached by gradual scaling (docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html).
 // - S3 Express One Zone (directory buckets): GET $0.00003 and PUT $0.00113 per 1,000, plus
 //   $0.0006 per GB retrieved and $0.0032 per GB uploaded (worked examples in aws.amazon.com/s3/faqs,
@@ -10,14 +11,15 @@
 //   bucket, with no per-prefix limit (userguide/s3-express-performance.html,
 //   s3-express-optimizing-performance-design-patterns.html). Requests are signed with a
 //   CreateSession credential that lasts 5 minutes (API_CreateSession.html); no price for
-//   CreateSession is published, so it is counted here at the PUT price, the dearer assumption.
+//   CreateSession is published, so it is counted here at the PUT price, the dearer assumption;
+//   a LIST too.
 // - A CDN in front (CloudFront, pay as you go, United States): $0.0100 per 10,000 HTTPS requests
 //   ($0.0075 for plain HTTP; aws.amazon.com/cloudfront/pricing, HTTPS dearer than HTTP per
 //   docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/HTTPandHTTPSRequests.html);
 //   origin fetches from S3 are free, and no per-key limit matters here.
 
 export type StoreType = 'standard' | 'express' | 'cdn';
-export type RequestKind = 'get' | 'put' | 'session';
+export type RequestKind = 'get' | 'put' | 'list' | 'session';
 
 export interface StorePrice {
   /** Dollars per request, by kind. */
@@ -28,9 +30,9 @@ export interface StorePrice {
 }
 
 export const PRICES: Readonly<Record<StoreType, StorePrice>> = {
-  standard: { perRequest: { get: 0.0004 / 1000, put: 0.005 / 1000, session: 0 }, perGbUp: 0, perGbDown: 0 },
-  express: { perRequest: { get: 0.00003 / 1000, put: 0.00113 / 1000, session: 0.00113 / 1000 }, perGbUp: 0.0032, perGbDown: 0.0006 },
-  cdn: { perRequest: { get: 0.01 / 10_000, put: 0, session: 0 }, perGbUp: 0, perGbDown: 0 },
+  standard: { perRequest: { get: 0.0004 / 1000, put: 0.005 / 1000, list: 0.005 / 1000, session: 0 }, perGbUp: 0, perGbDown: 0 },
+  express: { perRequest: { get: 0.00003 / 1000, put: 0.00113 / 1000, list: 0.00113 / 1000, session: 0.00113 / 1000 }, perGbUp: 0.0032, perGbDown: 0.0006 },
+  cdn: { perRequest: { get: 0.01 / 10_000, put: 0, list: 0, session: 0 }, perGbUp: 0, perGbDown: 0 },
 };
 
 export interface StoreLimit {

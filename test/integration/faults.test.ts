@@ -227,7 +227,8 @@ describe('the metadata service going away', () => {
 
   beforeAll(async () => {
     ws = await workspace();
-    imds = await startImdsServer({ ...identity, tags: { 'herd:role': 'web' }, credentials: LOCAL_S3_CREDENTIALS });
+    // Credentials that expire in 4 minutes: inside the 5-minute margin, so the agent refreshes them as it polls.
+    imds = await startImdsServer({ ...identity, tags: { 'herd:role': 'web' }, credentials: LOCAL_S3_CREDENTIALS, credentialLifetimeS: 240 });
     const published = await Promise.all([
       herd('publish', '--role', 'web', '--code', HELLO_APP, '--release', 'm1'),
       herd('publish', '--role', 'web', '--code', await codeVariant(ws.dir, 'm2'), '--release', 'm2'),
@@ -251,6 +252,8 @@ describe('the metadata service going away', () => {
     // No keys in the environment: the instance profile's credentials come from IMDS too.
     agent = launch(configFile, cleanEnv({ AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url }));
     await waitRunning(ports, 'm1', 45_000);
+    const credentialReads = () => imds.requests.filter((r) => r.path === '/latest/meta-data/iam/security-credentials/herd-instance-role' && r.status === 200).length;
+    await waitUntil('credentials refreshed ahead of expiry', async () => credentialReads() >= 2 || undefined);
     traffic = startTraffic(ports);
     await imds.close();
     const from = Date.now();
@@ -263,6 +266,9 @@ describe('the metadata service going away', () => {
     await traffic.stop();
     expect(traffic.stats.errors).toEqual([]);
     expect([...traffic.stats.releases].sort()).toEqual(['m1', 'm2']);
+    // Static stability: the failed refresh kept the credentials held, and said so once.
+    const kept = agent.lines.filter((l) => String(l.msg).startsWith('instance-profile credentials could not be refreshed'));
+    expect(kept.map((l) => l.level)).toEqual([40]);
     expect(await agent.stop()).toBe(0);
   });
 

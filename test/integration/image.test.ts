@@ -109,6 +109,30 @@ describe('the systemd unit', () => {
   });
 });
 
+describe('the mirror units (herd-mirror.service and .timer)', () => {
+  const MIRROR = join(ROOT, 'packaging/herd-mirror.service');
+  itNeeds(['systemd-analyze'], 'run one unprivileged, sandboxed pass of herd mirror: exposure 2.0 or lower', () => {
+    const r = run('systemd-analyze', ['security', '--offline=true', '--no-pager', MIRROR]);
+    const level = /Overall exposure level for herd-mirror\.service: ([\d.]+)/.exec(r.output);
+    expect(level, r.output).not.toBeNull();
+    expect(Number(level?.[1])).toBeLessThanOrEqual(2);
+    const settings = readFileSync(MIRROR, 'utf8').split('\n').filter((l) => /^[A-Z]\w*=/.test(l));
+    expect(settings).toContain('ExecStart=/usr/local/bin/herd mirror --log-level info $HERD_MIRROR_ARGS');
+    expect(settings).toContain('DynamicUser=yes');
+  });
+
+  itNeeds(['systemd-analyze'], 'pass systemd-analyze verify, the timer starting the service', () => {
+    const root = join(tmp, 'mirror-root');
+    const units = ['/usr/lib/systemd/system', '/lib/systemd/system'].find((d) => existsSync(d)) as string;
+    cpSync(units, join(root, 'usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+    mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+    for (const name of ['herd-mirror.service', 'herd-mirror.timer']) copyFileSync(join(ROOT, 'packaging', name), join(root, 'etc/systemd/system', name));
+    standIn(join(root, 'usr/local/bin/herd'));
+    const r = run('systemd-analyze', ['verify', `--root=${root}`, 'herd-mirror.service', 'herd-mirror.timer']);
+    expect({ code: r.code, output: r.output.trim() }).toEqual({ code: 0, output: '' });
+  });
+});
+
 describe('the Packer template', () => {
   itNeeds(['packer'], 'passes packer validate offline, without AWS credentials, and checks the files it uploads', () => {
     const herd = standIn(join(tmp, 'packer/herd'));

@@ -220,10 +220,11 @@ describe('the printed policies are enough, and no more, for the CLI and an agent
     expect(multipart.code).toBe(0);
     expect(publisher.decisions.some((d) => d.method === 'POST' && d.allowed)).toBe(true);
 
-    for (const args of [['roll', '--release', 'v1'], ['pause'], ['resume']]) {
-      const result = await herd(args[0] as string, '--role', 'web', ...args.slice(1));
+    for (const args of [['roll', '--release', 'v1'], ['pause'], ['resume'], ['resign', '--expires-in', '8d']]) {
+      const result = await herd(args[0] as string, '--role', 'web', '--sign-key', signKey, ...args.slice(1));
       expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
     }
+    expect(publisher.decisions.some((d) => d.action === 's3:PutObject' && d.key === 'herd/roles/web/channel.json.sig' && d.allowed)).toBe(true);
     const pulled = await herd('pull', '--role', 'web', '--data-dir', join(ws.dir, 'baked'), '--json');
     expect(pulled.code, pulled.stderr).toBe(0);
     expect(JSON.parse(pulled.stdout)).toMatchObject({ release: 'v1', fetched: true });
@@ -249,6 +250,7 @@ describe('the printed policies are enough, and no more, for the CLI and an agent
     expect(JSON.stringify(fleet)).toContain('"release":"v1"');
     expect(instance.decisions.some((d) => d.action === 's3:PutObject' && d.key === 'herd/roles/web/instances/i-0least.json')).toBe(true);
     expect(instance.decisions.some((d) => d.action === 's3:GetObject' && d.key === 'herd/roles/web/releases/v1.json.sig')).toBe(true);
+    expect(instance.decisions.some((d) => d.action === 's3:GetObject' && d.key === 'herd/roles/web/channel.json.sig')).toBe(true);
     expect(denied(instance)).toEqual([]);
     expect(denied(publisher)).toEqual([]);
   });
@@ -257,6 +259,7 @@ describe('the printed policies are enough, and no more, for the CLI and an agent
     const before = instance.decisions.length;
     const attempts: Array<[string, () => Promise<unknown>]> = [
       ['write the channel', () => asInstance.send(new PutObjectCommand({ Bucket: ws.bucket, Key: 'herd/roles/web/channel.json', Body: '{}' }))],
+      ['sign the channel', () => asInstance.send(new PutObjectCommand({ Bucket: ws.bucket, Key: 'herd/roles/web/channel.json.sig', Body: '{}' }))],
       ['add a manifest', () => asInstance.send(new PutObjectCommand({ Bucket: ws.bucket, Key: 'herd/roles/web/releases/evil.json', Body: '{}', IfNoneMatch: '*' }))],
       ['write a blob', () => asInstance.send(new PutObjectCommand({ Bucket: ws.bucket, Key: `herd/blobs/sha256/${'0'.repeat(64)}`, Body: 'x' }))],
       ['delete its report', () => asInstance.send(new DeleteObjectCommand({ Bucket: ws.bucket, Key: 'herd/roles/web/instances/i-0least.json' }))],
@@ -429,6 +432,7 @@ describe('no credential or token in any output line, at debug level', () => {
   const envCredentials = { AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: env.secret, AWS_SESSION_TOKEN: env.token, AWS_REGION: 'us-east-1' };
 
   let signingKey = '';
+  let signKey = '';
   const herd = async (...args: string[]): Promise<RunResult> => {
     const result = await runHerd([args[0] as string, ...ws.storeFlags, '--log-level', 'debug', ...args.slice(1)], cleanEnv(envCredentials));
     cli.push(result);
@@ -454,7 +458,7 @@ describe('no credential or token in any output line, at debug level', () => {
     });
     const keys = await runHerd(['keygen', '--out', ws.dir, '--json']);
     expect(keys.code, keys.stderr).toBe(0);
-    const signKey = JSON.parse(keys.stdout).private as string;
+    signKey = JSON.parse(keys.stdout).private as string;
     signingKey = (await readFile(signKey, 'utf8')).split('\n').filter((l) => l && !l.startsWith('-----')).join('');
     expect((await herd('publish', '--role', 'web', '--code', app, '--config', HELLO_CONFIG, '--release', 'e1')).code).toBe(0);
     expect((await herd('publish', '--role', 'web', '--code', app, '--config', HELLO_CONFIG, '--release', 'e2', '--sign-key', signKey)).code).toBe(0);
@@ -488,7 +492,7 @@ describe('no credential or token in any output line, at debug level', () => {
     for (const { healthPort } of [fromProfile, fromEnv]) {
       await waitUntil('/healthz 200', async () => (await get(`http://127.0.0.1:${healthPort}/healthz`)).status === 200, 45_000);
     }
-    expect((await herd('roll', '--role', 'web', '--release', 'e2')).code).toBe(0);
+    expect((await herd('roll', '--role', 'web', '--release', 'e2', '--sign-key', signKey)).code).toBe(0);
     for (const { healthPort } of [fromProfile, fromEnv]) {
       await waitUntil('e2 running', async () => JSON.parse((await get(`http://127.0.0.1:${healthPort}/status`)).body).release === 'e2', 45_000);
     }

@@ -1,7 +1,8 @@
 // herd mirror between two S3 servers over HTTP, through the real CLI: it copies what agents
 // read (an agent reading only the mirror boots and follows it), skips what is there, uses
 // shared-config profiles, survives being killed, and refuses a release whose blob does not
-// verify (nothing of it copied, nor a channel naming it) while copying everything else.
+// verify (nothing of it copied, nor a channel naming it) while copying everything else; a
+// signed channel goes with its signature, byte for byte, and a re-sign of it follows.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ describe('herd mirror', () => {
   let proxy: FaultProxy | undefined;
   let healthPort: number;
   let trustedKey: string;
+  let signKey: string;
   const herd = (...args: string[]) => runHerd([...args.slice(0, 1), ...src.storeFlags, ...args.slice(1)]);
   const mirror = (...args: string[]) => herd('mirror', '--to-bucket', dst.bucket, '--to-endpoint', dst.s3.endpoint, ...args);
   /** The destination under another prefix, read directly. */
@@ -45,7 +47,7 @@ describe('herd mirror', () => {
   beforeAll(async () => {
     [src, dst] = await Promise.all([workspace('herd-source'), workspace('herd-mirror')]);
     const key = await runHerd(['keygen', '--out', join(src.dir, 'keys'), '--json']);
-    trustedKey = JSON.parse(key.stdout).trustedKey;
+    ({ trustedKey, private: signKey } = JSON.parse(key.stdout));
     await publishAndRoll('v1', HELLO_APP);
     await publishAndRoll('v2', await codeVariant(src.dir, 'v2'), true, '--sign-key', JSON.parse(key.stdout).private);
     expect((await herd('publish', '--role', 'api', '--code', HELLO_APP, '--release', 'a1')).code).toBe(0);
@@ -174,5 +176,48 @@ describe('herd mirror', () => {
     expect(await to.headBlob(tampered)).toBeNull();
     const channel = await to.getChannel('web');
     expect(channel.kind === 'found' && channel.channel.release).toBe('v3');
+  });
+  it('herd status --compare shows which channel generation each store has, BEHIND when a roll is not mirrored', async () => {
+    // The source against itself: the same generation.
+    const same = await herd('status', '--role', 'web', '--compare', `s3://${src.bucket}/herd`, '--compare-endpoint', src.s3.endpoint, '--json');
+    expect(same.code, same.stderr).toBe(0);
+    expect((JSON.parse(same.stdout).stores as Array<{ standing: string }>).map((s) => s.standing)).toEqual(['same', 'same']);
+    // The mirror: the last channel named a release the mirror refused, so it was not copied.
+    const behind = await herd('status', '--role', 'web', '--compare', `s3://${dst.bucket}/herd`, '--compare-endpoint', dst.s3.endpoint);
+    expect(behind.code).toBe(0);
+    const line = behind.stdout.split('\n').find((l) => l.includes(`s3://${dst.bucket}/herd`));
+    expect(line).toMatch(/: generation \d+ -> v\d+  BEHIND$/);
+    const bad = await herd('status', '--role', 'web', '--compare', 'ftp://x');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--compare takes s3://BUCKET[/PREFIX] or an http(s):// URL');
+  });
+
+  it('copies a signed channel with its signature byte for byte, follows a re-sign, and with --trusted-key refuses one that does not verify', async () => {
+    expect((await herd('publish', '--role', 'sig', '--code', HELLO_APP, '--release', 's1', '--sign-key', signKey)).code).toBe(0);
+    expect((await herd('roll', '--role', 'sig', '--release', 's1', '--sign-key', signKey, '--expires-in', '2d')).code).toBe(0);
+    const [from, to] = [src.store(), dstStore()];
+    const same = async () => {
+      const [a, b] = [await from.getChannel('sig'), await to.getChannel('sig')];
+      const [sa, sb] = [await from.getChannelSignature('sig'), await to.getChannelSignature('sig')];
+      return a.kind === 'found' && b.kind === 'found' && a.bytes.equals(b.bytes) && !!sa && !!sb && sa.bytes.equals(sb.bytes);
+    };
+    const first = await mirror('--role', 'sig', '--trusted-key', trustedKey);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain('channel sig generation 1 copied (release s1, signed)');
+    expect(await same()).toBe(true);
+
+    expect((await herd('resign', '--role', 'sig', '--sign-key', signKey, '--expires-in', '30d')).code).toBe(0);
+    const resigned = await mirror('--role', 'sig', '--trusted-key', trustedKey);
+    expect(resigned.code, resigned.stderr).toBe(0);
+    expect(resigned.stderr).toContain('channel sig generation 1 copied (release s1, signed)');
+    expect(await same()).toBe(true);
+
+    const before = await to.getChannel('sig');
+    expect((await herd('pause', '--role', 'sig', '--unsigned')).code).toBe(0);
+    const refused = await mirror('--role', 'sig', '--trusted-key', trustedKey);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('channel sig: refused: generation 2: the signature by key');
+    const after = await to.getChannel('sig');
+    expect(after.kind === 'found' && before.kind === 'found' && after.bytes.equals(before.bytes)).toBe(true);
   });
 });

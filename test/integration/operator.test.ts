@@ -174,7 +174,7 @@ describe('herd rollback, pause, resume and status against a real S3 server', () 
       const { code, stdout } = await herd('status', '--role', 'web', '--json', '--stale-after', '10800');
       expect(code).toBe(0);
       const out = JSON.parse(stdout);
-      expect(Object.keys(out).sort()).toEqual(['channel', 'channelError', 'generatedAt', 'instances', 'role', 'staleAfterS', 'summary']);
+      expect(Object.keys(out).sort()).toEqual(['channel', 'channelError', 'expired', 'generatedAt', 'instances', 'role', 'rollout', 'signature', 'staleAfterS', 'summary']);
       expect(out.channel).toEqual(await channelNow());
       expect(out.summary).toEqual({ instances: 3, healthy: 1, onRelease: 1, stale: 0, unreadable: 1 });
       expect(out.instances.map((r: { instance: string }) => r.instance)).toEqual(['i-0stale', 'i-0fresh', 'i-0garbage']);

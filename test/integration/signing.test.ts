@@ -1,7 +1,7 @@
 // Signed releases end to end with the built CLI, a real S3 server and real agents: keygen,
-// publish --sign-key, roll; an agent with trustedKeys runs only releases whose manifest
-// signature verifies, and keeps serving the old app when one does not; an agent without
-// trustedKeys runs unsigned releases as before.
+// publish --sign-key, roll --sign-key; an agent with trustedKeys runs only releases whose
+// manifest signature verifies, and keeps serving the old app when one does not; an agent
+// without trustedKeys runs unsigned releases as before. (Signed channels: signed-channels.test.ts.)
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -32,8 +32,9 @@ async function publishAndRoll(role: string, id: string, code: string, signKey?: 
   const p = await herd('publish', '--role', role, '--code', code, '--config', HELLO_CONFIG, '--release', id, ...(signKey ? ['--sign-key', signKey] : []));
   expect(p.stderr.includes('herd:')).toBe(false);
   expect(p.code).toBe(0);
-  const r = await herd('roll', '--role', role, '--release', id, '--json');
-  expect(r.code).toBe(0);
+  // The channel is always signed: agents with trustedKeys follow only a signed channel.
+  const r = await herd('roll', '--role', role, '--release', id, '--sign-key', release.private, '--json');
+  expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout).channel.generation;
 }
 
@@ -137,7 +138,7 @@ describe('an agent with trustedKeys', () => {
     const evil = body.replace('"server.mjs"', '"evil.mjs"');
     expect(evil).not.toBe(body);
     await s3.send(new PutObjectCommand({ Bucket: ws.bucket, Key: key, Body: evil }));
-    expect((await herd('roll', '--role', 'web', '--release', 'tampered')).code).toBe(0);
+    expect((await herd('roll', '--role', 'web', '--release', 'tampered', '--sign-key', release.private)).code).toBe(0);
     await expectRefused('tampered', `release web/tampered: the signature by key ${release.keyId} does not match the manifest's bytes`);
   });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyEnvOverrides, buildConfig, DEFAULT_REPORT_HEARTBEAT_S, loadConfig, sourceFromFlags } from '../../agent/config.ts';
+import { agentSourceFromFlags, applyEnvOverrides, buildConfig, DEFAULT_REPORT_HEARTBEAT_S, loadConfig, sourceFromFlags, type SourceConfig } from '../../agent/config.ts';
 import { DEFAULT_STALE_AFTER_S } from '../../agent/commands/defaults.ts';
 import { ConfigError, UsageError } from '../../agent/errors.ts';
 
@@ -42,6 +42,14 @@ describe('buildConfig', () => {
     [{ ...minimal, identity: { provider: 'static', role: 'web' } }, 'identity.instanceId'],
     [{ ...minimal, identity: { provider: 'static', instanceId: 'i-1', role: '../etc' } }, 'identity.role'],
     [{ ...minimal, bogus: true }, 'bogus'],
+    [{ sources: [{ url: 'ftp://mirror.example/herd' }] }, 'agent.json: sources.0.url: must be an absolute http:// or https:// URL'],
+    [{ sources: [{ url: '/srv/herd' }] }, 'agent.json: sources.0.url: must be an absolute http:// or https:// URL'],
+    [{ sources: [{ url: 'https://user:secret@cdn.example/herd' }] }, 'agent.json: sources.0.url: must not carry credentials'],
+    [{ sources: [{ url: 'https://cdn.example/herd?token=x' }] }, 'agent.json: sources.0.url: must have no query (?) or fragment (#)'],
+    [{ sources: [{ url: 'https://cdn.example/herd#x' }] }, 'sources.0.url: must have no query (?) or fragment (#)'],
+    [{ sources: [{ url: 'https://cdn.example/herd', prefix: 'herd' }] }, 'agent.json: sources.0: Unrecognized key: "prefix"'],
+    [{ sources: [{ url: 'https://cdn.example/herd', bucket: 'fleet' }] }, 'agent.json: sources.0: must be a bucket source {"bucket": ...} or an HTTP(S) source {"url": ...}, not both'],
+    [{ sources: [{}] }, 'sources.0: must be a bucket source'],
   ])('refuses %j naming %s', (raw, named) => {
     expect(() => buildConfig(raw, 'agent.json')).toThrowError(ConfigError);
     expect(() => buildConfig(raw, 'agent.json')).toThrowError(named);
@@ -52,8 +60,19 @@ describe('buildConfig', () => {
     expect(DEFAULT_STALE_AFTER_S).toBe(3 * DEFAULT_REPORT_HEARTBEAT_S);
   });
 
+  it('takes an HTTP(S) source by its URL, without a trailing slash, next to a bucket', () => {
+    const config = buildConfig({ sources: [{ url: 'https://cdn.example.com/herd/' }, { url: 'http://10.0.0.5:8080' }, { bucket: 'fleet-bucket' }] }, 'x');
+    expect(config.sources).toEqual([{ url: 'https://cdn.example.com/herd' }, { url: 'http://10.0.0.5:8080' }, { bucket: 'fleet-bucket', prefix: 'herd' }]);
+  });
+
+  it('does not echo a URL\'s credentials in the error', () => {
+    const err = (() => { try { buildConfig({ sources: [{ url: 'https://user:hunter2@cdn.example/herd' }] }, 'x'); } catch (e) { return e as Error; } })();
+    expect(err?.message).toContain('sources.0.url: must not carry credentials');
+    expect(err?.message).not.toContain('hunter2');
+  });
+
   it('strips slashes around a prefix', () => {
-    expect(buildConfig({ sources: [{ bucket: 'bkt', prefix: '/fleet/prod/' }] }, 'x').sources[0]?.prefix).toBe('fleet/prod');
+    expect((buildConfig({ sources: [{ bucket: 'bkt', prefix: '/fleet/prod/' }] }, 'x').sources[0] as SourceConfig).prefix).toBe('fleet/prod');
   });
 });
 
@@ -111,7 +130,7 @@ describe('loadConfig', () => {
 
   it('runs from the environment alone when the default file is absent', () => {
     const config = loadConfig({ env: { HERD_CONFIG: undefined, HERD_SOURCES: '[{"bucket":"envbucket"}]' } });
-    expect(config.sources[0]?.bucket).toBe('envbucket');
+    expect(config.sources[0]).toEqual({ bucket: 'envbucket', prefix: 'herd' });
   });
 });
 
@@ -131,5 +150,20 @@ describe('sourceFromFlags', () => {
   ])('names the flag or variable a bad value came from: %j %j', (flags, env, message) => {
     expect(() => sourceFromFlags(flags, env)).toThrowError(UsageError);
     expect(() => sourceFromFlags(flags, env)).toThrowError(message);
+  });
+});
+
+describe('agentSourceFromFlags (herd pull)', () => {
+  it('takes --url as an HTTP(S) source, and the bucket flags otherwise', () => {
+    expect(agentSourceFromFlags({ url: 'https://cdn.example.com/herd' }, { HERD_BUCKET: 'ignored' })).toEqual({ url: 'https://cdn.example.com/herd' });
+    expect(agentSourceFromFlags({ bucket: 'fleet-bucket' }, {})).toEqual({ bucket: 'fleet-bucket', prefix: 'herd' });
+  });
+  it.each([
+    [{ url: 'ftp://x/herd' }, '--url "ftp://x/herd" is not a source URL: an absolute http:// or https:// URL'],
+    [{ url: 'https://cdn.example/herd?sig=1' }, '--url "https://cdn.example/herd?sig=1" is not a source URL'],
+    [{ url: 'https://cdn.example/herd', bucket: 'fleet', pathStyle: true }, '--url names the whole source: give it without --bucket, --path-style'],
+  ])('refuses %j', (flags, message) => {
+    expect(() => agentSourceFromFlags(flags, {})).toThrowError(UsageError);
+    expect(() => agentSourceFromFlags(flags, {})).toThrowError(message);
   });
 });

@@ -31,6 +31,7 @@ function observed(over: Partial<Observed> = {}): Observed {
   return {
     nowMs: T0 + 60_000, instanceId: 'i-1', channel: { kind: 'found', channel: channel() }, running: running('v1'),
     installed: on('v1', 'v2'), local: { failed: {}, lastKnownGood: 'v1' }, previous: null, fetchFailed: null, termination: null, launchHookPending: false,
+    failureCheck: { release: 'v2', generation: 7, halted: false, reason: null },
     ...over,
   };
 }
@@ -39,6 +40,7 @@ const cases: Array<[string, Partial<Observed>, StepKind, Record<string, unknown>
   ['runs what the channel wants: nothing to do', { running: running('v2') }, 'none', { desired: 'v2' }],
   ['channel unreachable while serving: keep serving', { channel: { kind: 'unreachable', error: 'down' } }, 'wait', { reason: 'down' }],
   ['channel absent while serving: keep serving', { channel: { kind: 'absent', detail: 'no channel' } }, 'wait'],
+  ['channel refused (signed channels) while serving: keep serving', { channel: { kind: 'refused', error: 'channel refused, rollback: ...' } }, 'wait', { reason: 'channel refused, rollback: ...', desired: null }],
   ['not on disk: fetch it while the old app serves', { installed: on('v1') }, 'fetch', { desired: 'v2' }],
   ['nothing runs and it is on disk: start', { running: null }, 'start', { desired: 'v2', generation: 7 }],
   ['other code: drain and switch', {}, 'switch', { desired: 'v2', from: 'v1' }],
@@ -60,6 +62,7 @@ const cases: Array<[string, Partial<Observed>, StepKind, Record<string, unknown>
   }, 'none'],
   ['every source down at boot: last-known-good', { running: null, channel: { kind: 'unreachable', error: 'down' } }, 'run-last-known-good', { release: 'v1' }],
   ['no channel anywhere at boot: last-known-good', { running: null, channel: { kind: 'absent', detail: 'none' } }, 'run-last-known-good'],
+  ['channel refused at boot: last-known-good', { running: null, channel: { kind: 'refused', error: 'channel refused, expired: ...' } }, 'run-last-known-good', { release: 'v1' }],
   ['fetch failed at boot: last-known-good while retrying', { running: null, installed: on('v1'), fetchFailed: 'v2' }, 'run-last-known-good', { release: 'v1' }],
   ['fetch failed at boot, no last-known-good: fetch again', {
     running: null, installed: on(), fetchFailed: 'v2', local: { failed: {}, lastKnownGood: null },
@@ -84,6 +87,23 @@ const cases: Array<[string, Partial<Observed>, StepKind, Record<string, unknown>
   }, 'wait'],
   ['paused while serving: keep serving', { channel: { kind: 'found', channel: channel({ paused: true }) } }, 'none', { desired: 'v1' }],
   ['outside a 0% rollout: previous', { channel: { kind: 'found', channel: channel({ rollout: { percent: 0 } }) } }, 'none', { desired: 'v1' }],
+  // A rollout that halts itself (agent/rollout/halt.ts): markers are counted once per release and generation.
+  ['the channel\'s release not checked yet: the switch counts its failure markers first', { failureCheck: null }, 'switch', { check: { release: 'v2', generation: 7 } }],
+  ['not checked yet and not on disk: the fetch counts them first', { failureCheck: null, installed: on('v1') }, 'fetch', { check: { release: 'v2', generation: 7 } }],
+  ['checked for an older generation: count again', { failureCheck: { release: 'v2', generation: 6, halted: true, reason: 'old' } }, 'switch', { check: { release: 'v2', generation: 7 } }],
+  ['halted while serving: keep what runs', {
+    failureCheck: { release: 'v2', generation: 7, halted: true, reason: 'rollout of v2 halted' },
+  }, 'wait', { desired: 'v1', reason: 'rollout of v2 halted' }],
+  ['halted with nothing running: start what the fleet ran before', {
+    running: null, failureCheck: { release: 'v2', generation: 7, halted: true, reason: 'halted' },
+  }, 'start', { desired: 'v1' }],
+  ['halted, nothing running, the release before not on disk: fetch it', {
+    running: null, installed: on('v2'), failureCheck: { release: 'v2', generation: 7, halted: true, reason: 'halted' },
+  }, 'fetch', { desired: 'v1' }],
+  ['runs the channel\'s release already: no check needed', { running: running('v2'), failureCheck: null }, 'none'],
+  ['outside the rollout: runs previous, no check needed', {
+    instanceId: instanceIn((s) => s >= 50), channel: { kind: 'found', channel: channel({ rollout: { percent: 50 } }) }, failureCheck: null,
+  }, 'none', { desired: 'v1' }],
 ];
 
 describe('decideStep', () => {
@@ -91,6 +111,10 @@ describe('decideStep', () => {
     const step = decideStep(observed(over));
     expect(step.kind).toBe(kind);
     expect(step).toMatchObject(fields);
+  });
+
+  it('counts failure markers once per release and generation', () => {
+    expect('check' in decideStep(observed())).toBe(false);
   });
 
   it('covers every step kind', () => {

@@ -1,5 +1,6 @@
 // The demo's pure parts: who the instances are, their agent config, the HAProxy config and
-// stats, the balancer's check states, the fleet table and the summary.
+// stats, the balancer's check states, the fleet table, the summary, and the drill's plan
+// (who is lost and who replaces it), its traffic per phase and what an agent's log says.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,11 @@ import { agentConfig, instanceIdsForWaves, type InstancePlan } from '../../demo/
 import { findHaproxy, haproxyConfig, parseStat, retriesOf, serverStatesOf } from '../../demo/haproxy.ts';
 import { childEnv, FLEET } from '../../demo/index.ts';
 import { describeCheckState, nextCheckState, type CheckState } from '../../demo/node-balancer.ts';
-import { describeSummary, rollTimeoutMessage, type DemoSummary } from '../../demo/summary.ts';
+import type { Replacement } from '../../demo/drill.ts';
+import type { TrafficCounts } from '../../demo/traffic.ts';
+import { describeCopy } from '../../demo/mirror-store.ts';
+import { countsBetween, nextInstanceId, planOutage, sourcesInLog } from '../../demo/outage-plan.ts';
+import { describePhase, describeSummary, rollTimeoutMessage, type DemoSummary } from '../../demo/summary.ts';
 import { slotOf, waveOf } from '../../agent/rollout/decide.ts';
 
 const ZONES = ['local-1a', 'local-1b', 'local-1c'];
@@ -38,7 +43,7 @@ describe('agentConfig', () => {
   const source = { bucket: 'herd-demo', prefix: 'herd', endpoint: 'http://127.0.0.1:4569', forcePathStyle: true };
 
   it('is a config the agent accepts, with a static identity in its zone on 127.0.0.1', () => {
-    const config = buildConfig(agentConfig(plan, { role: 'web', source, pollIntervalS: 1, drainS: 2 }), 'demo');
+    const config = buildConfig(agentConfig(plan, { role: 'web', sources: [source], pollIntervalS: 1, drainS: 2 }), 'demo');
     expect(config.identity).toEqual({ provider: 'static', instanceId: 'i-herd-a', role: 'web', az: 'local-1a', region: 'local' });
     expect(config).toMatchObject({ healthPort: 41000, appPort: 41001, healthHost: '127.0.0.1', appUser: null, pollIntervalS: 1, drainS: 2 });
   });
@@ -157,19 +162,116 @@ describe('the summary', () => {
 
   it('ends with the requests served and failed, by release', () => {
     const summary: DemoSummary = {
-      role: 'web', from: 'hello-1', to: 'hello-2', rolled: true, rollSeconds: 14.2, trafficSeconds: 18,
+      role: 'web', from: 'hello-1', to: 'hello-2', drillOnly: false, rolled: true, rollSeconds: 14.2, trafficSeconds: 18, phases: [],
       balancer: { description: 'HAProxy 2.6.12', url: 'http://127.0.0.1:1', pid: 1, retried: 0, redispatched: 2 },
       requests: { served: 450, failed: 1, byRelease: { 'hello-1': 250, 'hello-2': 200 }, failures: { 'HTTP 503': 1 } },
       instances: [{ ...row({ release: 'hello-2' }), agentPid: 2, app: 'http://127.0.0.1:3/', healthz: 'http://127.0.0.1:4/healthz', status: 'http://127.0.0.1:4/status' }],
-      store: 'http://127.0.0.1:5', dir: '/tmp/x',
+      store: 'http://127.0.0.1:5', mirror: null, dir: '/tmp/x',
     };
     const text = describeSummary(summary, false);
-    expect(text).toContain('hello-1 -> hello-2 on 1 instances in 1 zones, rolled in 14.2 s');
+    expect(text).toContain('hello-1 -> hello-2, rolled in 14.2 s under traffic; now 1 instances in 1 zones');
     expect(text).toContain('450 served, 1 failed');
     expect(text).toContain('served by release: hello-1 250, hello-2 200');
     expect(text).toContain('failed: HTTP 503 ×1');
     expect(text).not.toContain('http://127.0.0.1:3/');
     expect(describeSummary(summary, true)).toContain('app http://127.0.0.1:3/  status http://127.0.0.1:4/status');
+  });
+});
+
+describe('the summary of the drill', () => {
+  const counts = (served: number, failed = 0): TrafficCounts => ({ served, failed, byRelease: { 'hello-1': served }, failures: failed ? { ECONNRESET: failed } : {} });
+  const replacement = (over: Partial<Replacement>): Replacement => ({
+    instanceId: 'i-herd-b-2', zone: 'local-1b', sources: ['s3://herd-demo/herd'], healthyAfterS: 3.24, inBalancerAfterS: 4.1,
+    fetchedFrom: ['s3://herd-demo/herd'], failedSources: [], ...over,
+  });
+  const instance = (over: Partial<FleetRow>) => ({ ...row(over), agentPid: 2, app: 'http://127.0.0.1:3/', healthz: 'http://127.0.0.1:4/healthz', status: 'http://127.0.0.1:4/status' });
+  const summary: DemoSummary = {
+    role: 'web', from: 'hello-1', to: 'hello-2', drillOnly: true, rolled: false, rollSeconds: null, trafficSeconds: 14,
+    balancer: { description: 'HAProxy 2.6.12', url: 'http://127.0.0.1:1', pid: 1, retried: 0, redispatched: 12 },
+    requests: counts(330),
+    phases: [
+      { name: 'zone loss', seconds: 8.3, requests: counts(190), lost: 'i-herd-a in local-1a', replacement: replacement({}) },
+      {
+        name: 'store loss', seconds: 5.6, requests: counts(135, 1), lost: 'the primary store at http://127.0.0.1:5',
+        replacement: replacement({
+          instanceId: 'i-herd-c-2', zone: 'local-1c', sources: ['s3://herd-demo/herd', 's3://herd-demo-mirror/herd'], healthyAfterS: 2.2, inBalancerAfterS: 3,
+          fetchedFrom: ['s3://herd-demo-mirror/herd'], failedSources: ['s3://herd-demo/herd'],
+        }),
+      },
+    ],
+    instances: [instance({ state: 'lost', release: null, healthy: false, lb: 'DOWN' }), instance({ instanceId: 'i-herd-b', zone: 'local-1b' }), instance({ instanceId: 'i-herd-b-2', zone: 'local-1b' })],
+    store: 'http://127.0.0.1:5', mirror: 'http://127.0.0.1:6', dir: '/tmp/x',
+  };
+
+  it('has a line per phase: requests served and failed, what was lost, and how soon the replacement was healthy', () => {
+    const lines = describeSummary(summary, false).split('\n');
+    expect(lines).toContain('  web: hello-1 on 2 instances in 1 zones; no roll (--drill-only)');
+    expect(lines).toContain('    zone loss   190 served, 0 failed in 8.3 s: lost i-herd-a in local-1a; i-herd-b-2 in local-1b healthy after 3.2 s (in the load balancer after 4.1 s)');
+    expect(lines).toContain('    store loss  135 served, 1 failed in 5.6 s: lost the primary store at http://127.0.0.1:5; i-herd-c-2 in local-1c healthy after 2.2 s ' +
+      '(in the load balancer after 3.0 s), fetched from s3://herd-demo-mirror/herd');
+    expect(describePhase({ name: 'roll', seconds: 17.7, requests: counts(406), lost: null, replacement: null })).toBe('    roll        406 served, 0 failed in 17.7 s');
+  });
+
+  it('lists the mirror with the URLs, and the lost instance as lost', () => {
+    const text = describeSummary(summary, true);
+    expect(text).toContain('  mirror         http://127.0.0.1:6/');
+    expect(text).toContain('  store          http://127.0.0.1:5/ (stopped by the drill)');
+    expect(text).toMatch(/i-herd-a\s+local-1a\s+lost in the drill\n/);
+  });
+});
+
+describe('planOutage', () => {
+  const fleet = [{ instanceId: 'i-herd-a', zone: 'local-1a' }, { instanceId: 'i-herd-b', zone: 'local-1b' }, { instanceId: 'i-herd-c', zone: 'local-1c' }];
+
+  it('loses the first zone, replaces it in the emptiest surviving zone, and boots the fresh instance in the next', () => {
+    expect(planOutage(fleet, ZONES)).toEqual({
+      lostZone: 'local-1a', lost: 'i-herd-a',
+      replacement: { instanceId: 'i-herd-b-2', zone: 'local-1b' },
+      fresh: { instanceId: 'i-herd-c-2', zone: 'local-1c' },
+    });
+  });
+
+  it('never places anything in the lost zone, and picks ids nobody has', () => {
+    const crowded = [...fleet, { instanceId: 'i-herd-a-2', zone: 'local-1a' }, { instanceId: 'i-herd-c-2', zone: 'local-1b' }];
+    const plan = planOutage(crowded, ZONES);
+    expect(plan.replacement).toEqual({ instanceId: 'i-herd-c-3', zone: 'local-1c' });
+    expect(plan.fresh.zone).not.toBe('local-1a');
+    expect(nextInstanceId('local-1b', new Set(['i-herd-b', 'i-herd-b-2']))).toBe('i-herd-b-3');
+  });
+
+  it('refuses a fleet with nobody in the first zone, or no zone left', () => {
+    expect(() => planOutage(fleet.slice(1), ZONES)).toThrow(/no instance in the first zone \(local-1a\)/);
+    expect(() => planOutage(fleet.slice(0, 1), ['local-1a'])).toThrow(/no zone survives/);
+  });
+});
+
+describe('countsBetween', () => {
+  it('is what the traffic did between two snapshots', () => {
+    const before = { served: 10, failed: 1, byRelease: { 'hello-1': 10 }, failures: { ECONNRESET: 1 } };
+    const after = { served: 25, failed: 1, byRelease: { 'hello-1': 12, 'hello-2': 13 }, failures: { ECONNRESET: 1 } };
+    expect(countsBetween(before, after)).toEqual({ served: 15, failed: 0, byRelease: { 'hello-1': 2, 'hello-2': 13 }, failures: {} });
+  });
+});
+
+describe('sourcesInLog', () => {
+  it('reads where an agent fetched its release and which sources failed it, from its JSON log', () => {
+    const log = [
+      JSON.stringify({ level: 40, module: 'sources', source: 's3://p/herd (http://127.0.0.1:1)', err: 'connect ECONNREFUSED', msg: 'channel read failed; trying the next source' }),
+      'not json',
+      '{"broken',
+      JSON.stringify({ level: 30, bytes: 512, source: 's3://m/herd (http://127.0.0.1:2)', msg: 'release fetched and verified' }),
+      JSON.stringify({ level: 30, source: 's3://m/herd (http://127.0.0.1:2)', msg: 'release signature verified' }),
+    ].join('\n');
+    expect(sourcesInLog(log)).toEqual({ fetchedFrom: ['s3://m/herd (http://127.0.0.1:2)'], failed: ['s3://p/herd (http://127.0.0.1:1)'] });
+    expect(sourcesInLog('')).toEqual({ fetchedFrom: [], failed: [] });
+  });
+});
+
+describe('describeCopy', () => {
+  it('puts what herd mirror --json did in a line', () => {
+    const json = JSON.stringify({ roles: [{ role: 'web', releasesCopied: ['hello-1', 'hello-2'], channel: { action: 'copy', generation: 2 } }], problems: [] });
+    expect(describeCopy(json)).toBe('2 releases copied (hello-1, hello-2), channel generation 2');
+    expect(describeCopy(JSON.stringify({ roles: [{ releasesCopied: [], channel: { action: 'skip', why: 'x' } }] }))).toBe('0 releases copied (none), no channel');
   });
 });
 

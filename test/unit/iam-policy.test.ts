@@ -29,14 +29,15 @@ describe('the instance policy', () => {
   const policy = instancePolicy({ bucket: 'fleet-bucket', role: 'web' });
   const layout = layoutFor('herd');
 
-  it('reads its role\'s channel, manifests and every blob', () => {
-    for (const key of [layout.channel('web'), layout.manifest('web', 'v42'), layout.blob(DIGEST)]) {
+  it('reads its role\'s channel and its signature, manifests and every blob', () => {
+    for (const key of [layout.channel('web'), layout.channelSignature('web'), layout.manifest('web', 'v42'), layout.blob(DIGEST)]) {
       expect(allows(policy, 's3:GetObject', 'fleet-bucket', key), key).toBe(true);
     }
   });
 
   it('reads nothing of another role, and nothing in another bucket', () => {
     expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.channel('api'))).toBe(false);
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.channelSignature('api'))).toBe(false);
     expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.manifest('api', 'v1'))).toBe(false);
     expect(allows(policy, 's3:GetObject', 'other-bucket', layout.channel('web'))).toBe(false);
   });
@@ -44,7 +45,7 @@ describe('the instance policy', () => {
   it('writes reports of its role and nothing else', () => {
     expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.report('web', 'i-0abc'))).toBe(true);
     const forbidden = [
-      layout.channel('web'), layout.manifest('web', 'v42'), layout.blob(DIGEST),
+      layout.channel('web'), layout.channelSignature('web'), layout.manifest('web', 'v42'), layout.blob(DIGEST),
       layout.report('api', 'i-0abc'), `${layout.reportsPrefix('web')}i-0abc.txt`,
     ];
     for (const key of forbidden) expect(allows(policy, 's3:PutObject', 'fleet-bucket', key), key).toBe(false);
@@ -55,8 +56,15 @@ describe('the instance policy', () => {
   it('lists only what it may read, so a missing object answers 404 rather than 403', () => {
     expect(statement(policy, 'MissingObjectsAnswer404Not403')).toEqual({
       Sid: 'MissingObjectsAnswer404Not403', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['arn:aws:s3:::fleet-bucket'],
-      Condition: { StringLike: { 's3:prefix': ['herd/roles/web/channel.json', 'herd/roles/web/releases/*', 'herd/blobs/sha256/*', 'herd/agent/sha256/*'] } },
+      Condition: { StringLike: { 's3:prefix': ['herd/roles/web/channel.json', 'herd/roles/web/channel.json.sig', 'herd/roles/web/releases/*', 'herd/blobs/sha256/*', 'herd/agent/sha256/*', 'herd/roles/web/failures/*'] } },
     });
+  });
+
+  it('writes, lists and reads failure markers of its own role only', () => {
+    const marker = layout.failure('web', 'v2', 'i-0abc');
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', marker)).toBe(true);
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', marker)).toBe(true);
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.failure('api', 'v2', 'i-0abc'))).toBe(false);
   });
 
   it('reads the herd executables the user-data fetches, and not the pointer publish-agent rewrites', () => {
@@ -93,11 +101,13 @@ describe('the publisher policy', () => {
   const policy = publisherPolicy({ bucket: 'fleet-bucket', role: 'web' });
   const layout = layoutFor('herd');
 
-  it('uploads blobs (multipart too), adds manifests, rewrites the channel, reads reports', () => {
+  it('uploads blobs (multipart too), adds manifests, rewrites the channel and its signature, reads reports', () => {
     expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.blob(DIGEST))).toBe(true);
     expect(allows(policy, 's3:AbortMultipartUpload', 'fleet-bucket', layout.blob(DIGEST))).toBe(true);
     expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.manifest('web', 'v42'))).toBe(true);
     expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.channel('web'))).toBe(true);
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.channelSignature('web'))).toBe(true);
+    expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.channelSignature('web'))).toBe(true);
     expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.report('web', 'i-0abc'))).toBe(true);
     expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.blob(DIGEST))).toBe(true);
   });
@@ -108,6 +118,7 @@ describe('the publisher policy', () => {
     expect(actions.some((a) => a.includes('*'))).toBe(false);
     expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.report('web', 'i-0abc'))).toBe(false);
     expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.channel('api'))).toBe(false);
+    expect(allows(policy, 's3:PutObject', 'fleet-bucket', layout.channelSignature('api'))).toBe(false);
     expect(allows(policy, 's3:GetObject', 'fleet-bucket', layout.channel('api'))).toBe(false);
   });
 

@@ -46,7 +46,7 @@ const keys = () => Promise.resolve({ accessKeyId: 'AK', secretAccessKey: 'SK', s
 describe('readRoleTagViaApi without an SDK client', () => {
   it('sends DescribeTags as a signed form POST filtered on the instance and the key, and reads the value', async () => {
     const ec2 = await fakeEc2({ status: 200, body: tagsXml({ 'herd:role': 'web & api' }) });
-    const value = await readRoleTagViaApi({ region: 'eu-west-1', instanceId: ID, tagKey: 'herd:role', credentials: keys, env: { AWS_ENDPOINT_URL_EC2: ec2.url } });
+    const value = await readRoleTagViaApi({ region: 'eu-west-1', instanceId: ID, tagKey: 'herd:role', log: silentLogger(), credentials: keys, env: { AWS_ENDPOINT_URL_EC2: ec2.url } });
     expect(value).toBe('web & api');
     const [req] = ec2.seen;
     expect(req?.method).toBe('POST');
@@ -60,7 +60,7 @@ describe('readRoleTagViaApi without an SDK client', () => {
 
   it('is null when the instance has no such tag, and ignores other keys the wildcard filter let through', async () => {
     const ec2 = await fakeEc2({ status: 200, body: tagsXml({ 'herd:roles': 'x' }) });
-    expect(await readRoleTagViaApi({ region: 'eu-west-1', instanceId: ID, tagKey: 'herd:role', credentials: keys, env: { AWS_ENDPOINT_URL_EC2: ec2.url } })).toBeNull();
+    expect(await readRoleTagViaApi({ region: 'eu-west-1', instanceId: ID, tagKey: 'herd:role', log: silentLogger(), credentials: keys, env: { AWS_ENDPOINT_URL_EC2: ec2.url } })).toBeNull();
   });
 
   it('retries throttling and 5xx like the SDK (3 attempts)', async () => {
@@ -69,13 +69,13 @@ describe('readRoleTagViaApi without an SDK client', () => {
       { status: 500, body: '<Response><Errors><Error><Code>InternalError</Code><Message>oops</Message></Error></Errors></Response>' },
       { status: 200, body: tagsXml({ 'herd:role': 'web' }) },
     );
-    expect(await readRoleTagViaApi({ region: 'eu-west-1', instanceId: ID, tagKey: 'herd:role', credentials: keys, env: { AWS_ENDPOINT_URL_EC2: ec2.url } })).toBe('web');
+    expect(await readRoleTagViaApi({ region: 'eu-west-1', instanceId: ID, tagKey: 'herd:role', log: silentLogger(), credentials: keys, env: { AWS_ENDPOINT_URL_EC2: ec2.url } })).toBe('web');
     expect(ec2.seen).toHaveLength(3);
   });
 
   it('a refusal is an IdentityError that says what the instance profile needs, without retrying', async () => {
     const ec2 = await fakeEc2({ status: 403, body: '<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation.</Message></Error></Errors></Response>' });
-    const err = await readRoleTagViaApi({ region: 'eu-west-1', instanceId: ID, tagKey: 'herd:role', credentials: keys, env: { AWS_ENDPOINT_URL_EC2: ec2.url } }).catch((e: unknown) => e);
+    const err = await readRoleTagViaApi({ region: 'eu-west-1', instanceId: ID, tagKey: 'herd:role', log: silentLogger(), credentials: keys, env: { AWS_ENDPOINT_URL_EC2: ec2.url } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IdentityError);
     expect((err as Error).message).toBe(`DescribeTags for ${ID} failed (You are not authorized to perform this operation.); the instance profile needs ec2:DescribeTags, or turn on instance metadata tags`);
     expect(((err as Error).cause as Error).name).toBe('UnauthorizedOperation');
@@ -100,7 +100,7 @@ describe('readRoleTagViaApi without an SDK client', () => {
 });
 
 describe('resolveIdentity with metadata tags off', () => {
-  it('reads the role tag with DescribeTags in the instance\'s region, credentials from the SDK\'s chain', async () => {
+  it('reads the role tag with DescribeTags in the instance\'s region, credentials from the default chain (the environment)', async () => {
     const imds = await startImdsServer({ instanceId: ID, region: 'eu-west-1', az: 'eu-west-1c', tags: null });
     const ec2 = await fakeEc2({ status: 200, body: tagsXml({ 'herd:role': 'web' }) });
     vi.stubEnv('AWS_ENDPOINT_URL_EC2', ec2.url);

@@ -1,7 +1,9 @@
 // s3rver ignores If-Match / If-None-Match on PUT (checked: a PUT with a stale ETag is
 // accepted), so the conditional channel write is checked here against a mocked S3Client:
 // rollback, pause and resume send If-Match with the ETag they read, and a store's 412 is
-// a ConflictError (exit 1) naming the channel, with nothing retried or overwritten.
+// a ConflictError (exit 1) naming the channel, with nothing retried or overwritten. Signed,
+// the signature is written first, conditional on its own ETag, and put back when the
+// channel write is then refused.
 import { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -10,6 +12,7 @@ import { setPaused } from '../../agent/commands/pause.ts';
 import { rollback } from '../../agent/commands/rollback.ts';
 import { ConflictError, exitCodeOf } from '../../agent/errors.ts';
 import { silentLogger } from '../../agent/log.ts';
+import { generateSigningKeyPair, parseSigningKey } from '../../agent/signing/keys.ts';
 import { ObjectStore } from '../../agent/store/object-store.ts';
 import type { Channel, ReleaseManifest } from '../../agent/store/schemas.ts';
 
@@ -29,6 +32,7 @@ const manifest: ReleaseManifest = {
   run: { command: ['node', 's.mjs'], port: 8080, health: { path: '/h', timeoutS: 5 } },
 };
 const body = (doc: unknown) => Readable.from([Buffer.from(JSON.stringify(doc))]) as never;
+const notFound = () => Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
 const preconditionFailed = () => Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
   name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 },
 });
@@ -37,6 +41,7 @@ beforeEach(() => {
   s3.reset();
   s3.on(GetObjectCommand, { Key: 'herd/roles/web/channel.json' }).callsFake(() => ({ Body: body(channel), ETag: ETAG }));
   s3.on(GetObjectCommand, { Key: 'herd/roles/web/releases/v1.json' }).callsFake(() => ({ Body: body(manifest) }));
+  s3.on(GetObjectCommand, { Key: 'herd/roles/web/channel.json.sig' }).rejects(notFound());
 });
 
 const puts = () => s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
@@ -81,8 +86,60 @@ describe('channel writes are conditional on the ETag read', () => {
   });
 
   it('rollback writes nothing when the previous release\'s manifest is gone', async () => {
-    s3.on(GetObjectCommand, { Key: 'herd/roles/web/releases/v1.json' }).rejects(Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+    s3.on(GetObjectCommand, { Key: 'herd/roles/web/releases/v1.json' }).rejects(notFound());
     await expect(rollback({ store, role: 'web', actor: 'bob', log: silentLogger() })).rejects.toThrow('cannot roll back to v1: release v1 of role web is not published');
     expect(puts()).toEqual([]);
+  });
+});
+
+describe('signed channel writes', () => {
+  const signer = parseSigningKey(generateSigningKeyPair().privatePem, 'k.key');
+  const write = { signing: { key: signer, expiresInS: 3600 } };
+  const OLD_SIG = Buffer.from('{"old": "signature"}');
+  const SIG_ETAG = '"sig-etag"';
+  const sigKey = 'herd/roles/web/channel.json.sig';
+
+  it('writes the signature first, If-Match on its ETag, then the channel, If-Match on its own', async () => {
+    s3.on(GetObjectCommand, { Key: sigKey }).callsFake(() => ({ Body: Readable.from([OLD_SIG]), ETag: SIG_ETAG }));
+    s3.on(PutObjectCommand).resolves({ ETag: '"new"' });
+    await setPaused({ store, role: 'web', paused: true, actor: 'bob', log: silentLogger(), write });
+    expect(puts().map((p) => [p.Key, p.IfMatch])).toEqual([[sigKey, SIG_ETAG], ['herd/roles/web/channel.json', ETAG]]);
+  });
+
+  it('a first signature is written only where none exists', async () => {
+    s3.on(PutObjectCommand).resolves({ ETag: '"new"' });
+    await rollback({ store, role: 'web', actor: 'bob', log: silentLogger(), write });
+    expect(puts()[0]).toMatchObject({ Key: sigKey, IfNoneMatch: '*' });
+  });
+
+  it('another signer first: nothing is written, exit 1', async () => {
+    s3.on(GetObjectCommand, { Key: sigKey }).callsFake(() => ({ Body: Readable.from([OLD_SIG]), ETag: SIG_ETAG }));
+    s3.on(PutObjectCommand, { Key: sigKey }).rejects(preconditionFailed());
+    const err = await setPaused({ store, role: 'web', paused: true, actor: 'bob', log: silentLogger(), write }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as Error).message).toContain("channel web's signature changed since it was read");
+    expect(puts()).toHaveLength(1);
+  });
+
+  it('the channel changed meanwhile: the old signature is put back over ours, and the conflict reported', async () => {
+    s3.on(GetObjectCommand, { Key: sigKey }).callsFake(() => ({ Body: Readable.from([OLD_SIG]), ETag: SIG_ETAG }));
+    s3.on(PutObjectCommand, { Key: sigKey }).resolves({ ETag: '"ours"' });
+    s3.on(PutObjectCommand, { Key: 'herd/roles/web/channel.json' }).rejects(preconditionFailed());
+    const err = await setPaused({ store, role: 'web', paused: true, actor: 'bob', log: silentLogger(), write }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(puts().map((p) => p.Key)).toEqual([sigKey, 'herd/roles/web/channel.json', sigKey]);
+    expect(puts()[2]).toMatchObject({ IfMatch: '"ours"' });
+    expect(Buffer.from(puts()[2]?.Body as Uint8Array).equals(OLD_SIG)).toBe(true);
+  });
+
+  it('unsigned over a signed channel is refused (exit 2) unless --unsigned', async () => {
+    s3.on(GetObjectCommand, { Key: sigKey }).callsFake(() => ({ Body: Readable.from([OLD_SIG]), ETag: SIG_ETAG }));
+    s3.on(PutObjectCommand).resolves({});
+    const err = await setPaused({ store, role: 'web', paused: true, actor: 'bob', log: silentLogger() }).then(() => null, (e: unknown) => e);
+    expect(exitCodeOf(err)).toBe(2);
+    expect((err as Error).message).toContain('channel web is signed (herd/roles/web/channel.json.sig): sign this change too with --sign-key FILE, or pass --unsigned');
+    expect(puts()).toEqual([]);
+    await setPaused({ store, role: 'web', paused: true, actor: 'bob', log: silentLogger(), write: { unsigned: true } });
+    expect(puts().map((p) => p.Key)).toEqual(['herd/roles/web/channel.json']);
   });
 });

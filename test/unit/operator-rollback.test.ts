@@ -56,6 +56,6 @@ describe('resumedNote', () => {
     [false, null],
   ])('wasPaused %s: %s', (wasPaused, note) => {
     const channel = rollbackChannel({ current: { ...base, paused: wasPaused }, actor: 'a', now: NOW });
-    expect(resumedNote({ channel, from: 'v2', wasPaused })).toBe(note);
+    expect(resumedNote({ channel, signedBy: null, from: 'v2', wasPaused })).toBe(note);
   });
 });

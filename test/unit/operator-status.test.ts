@@ -123,4 +123,25 @@ describe('renderStatus', () => {
     const broken = renderStatus(buildStatus({ role: 'web', channel: null, channelError: 'channel.json: generation: too small', reports: [], now: NOW, staleAfterS: 60 }));
     expect(broken.split('\n')[0]).toBe('channel  unreadable: channel.json: generation: too small');
   });
+
+  it.each([
+    ['signed, valid', { expiresAt: '2026-11-28T12:00:00.000Z' }, { keyId: '93c8888c7d4937c2', error: null },
+      'signed   by key 93c8888c7d4937c2, expires 2026-11-28T12:00:00.000Z (in 6d)'],
+    ['signed, expired (a freeze)', { expiresAt: '2026-11-22T10:00:00.000Z' }, { keyId: '93c8888c7d4937c2', error: null },
+      'signed   by key 93c8888c7d4937c2, EXPIRED 2026-11-22T10:00:00.000Z (2h ago): agents with trustedKeys refuse it: run herd resign --role web --sign-key FILE'],
+    ['expiresAt without a signature', { expiresAt: '2026-11-28T12:00:00.000Z' }, null,
+      'signed   NO SIGNATURE (channel.json.sig missing): agents with trustedKeys refuse it, expires 2026-11-28T12:00:00.000Z (in 6d)'],
+    ['a signature without expiresAt', {}, { keyId: '93c8888c7d4937c2', error: null },
+      'signed   by key 93c8888c7d4937c2, NO EXPIRY: agents with trustedKeys refuse it: run herd resign --role web --sign-key FILE'],
+    ['an unreadable signature', { expiresAt: '2026-11-28T12:00:00.000Z' }, { keyId: null, error: 'not valid JSON' },
+      'signed   UNREADABLE SIGNATURE (not valid JSON), expires 2026-11-28T12:00:00.000Z (in 6d)'],
+  ] as const)('says who signed the channel and until when: %s', (_what, over, signature, line) => {
+    const status = buildStatus({ role: 'web', channel: { ...channel, ...over }, signature, reports: [], now: NOW, staleAfterS: 60 });
+    expect(renderStatus(status).split('\n')[4]).toBe(line);
+    expect(status.expired).toBe(line.includes('EXPIRED'));
+  });
+
+  it('prints no signed line for an unsigned channel without expiry', () => {
+    expect(renderStatus(buildStatus({ role: 'web', channel, signature: null, reports: [], now: NOW, staleAfterS: 60 }))).not.toContain('signed');
+  });
 });

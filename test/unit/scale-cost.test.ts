@@ -15,6 +15,7 @@ describe('requestCost', () => {
     ['Express bytes: 1 GiB downloaded costs $0.0006 on top of the request', { type: 'express', kind: 'get', n: 1, bytes: 1024 ** 3 }, 0.0006 + 0.00003 / 1000],
     ['Express bytes: 1 GiB uploaded costs $0.0032 on top of the request', { type: 'express', kind: 'put', n: 1, bytes: 1024 ** 3 }, 0.0032 + 0.00113 / 1000],
     ['standard buckets charge no bytes within the region', { type: 'standard', kind: 'get', n: 0, bytes: 1024 ** 3 }, 0],
+    ['a LIST (failure markers, once a roll) on a standard bucket: the PUT tier', { type: 'standard', kind: 'list', n: 1000, bytes: 0 }, 0.005],
     ['CreateSession, at the Express PUT price', { type: 'express', kind: 'session', n: 1000, bytes: 0 }, 0.00113],
     ['a CDN: $0.01 per 10,000 HTTPS requests', { type: 'cdn', kind: 'get', n: 10_000, bytes: 0 }, 0.01],
   ])('%s', (_what, count, dollars) => {

@@ -61,8 +61,9 @@ describe('simulate, a roll', () => {
     expect(Math.min(...r.latency.withDrain)).toBeGreaterThanOrEqual(lo);
     expect(Math.max(...r.latency.withDrain)).toBeLessThanOrEqual(hi);
     expect(r.latency.withoutDrain.map((v, i) => (r.latency.withDrain[i] as number) - v)).toEqual(r.latency.withDrain.map(() => 15_000));
-    // Each agent: the changed channel once, the manifest and the new code blob once (the config blob is cached).
-    expect(Object.fromEntries(['channel 200', 'manifest', 'blob'].map((w) => [w, r.rollByWhat.get(w)]))).toEqual({ 'channel 200': 100, manifest: 100, blob: 100 });
+    // Each agent: the changed channel once, its failure markers listed once, the manifest and the new code blob once (the config blob is cached).
+    expect(Object.fromEntries(['channel 200', 'failure markers', 'manifest', 'blob'].map((w) => [w, r.rollByWhat.get(w)])))
+      .toEqual({ 'channel 200': 100, 'failure markers': 100, manifest: 100, blob: 100 });
   });
 
   it('holds the second wave back until it is due', () => {

@@ -94,6 +94,17 @@ describe('channel after a roll', () => {
     const again = nextChannel({ ...base, current: v2, release: 'v2', percent: 100 });
     expect(again).toMatchObject({ release: 'v2', previous: 'v1', generation: 3 });
   });
+  it('over a rollout that is halted or under way, keeps previous at what the fleet converged on', () => {
+    const v1 = nextChannel({ ...base, current: null, release: 'v1' });
+    const v2 = nextChannel({ ...base, current: v1, release: 'v2', waves: 3, waveIntervalS: 60 });
+    expect(nextChannel({ ...base, current: v2, converged: false, release: 'v3' })).toMatchObject({ release: 'v3', previous: 'v1' });
+    expect(nextChannel({ ...base, current: v2, converged: true, release: 'v3' })).toMatchObject({ release: 'v3', previous: 'v2' });
+  });
+  it('carries --max-failures into the rollout, and leaves it out when not given', () => {
+    expect(nextChannel({ ...base, current: null, release: 'v1', maxFailures: 3 }).rollout.maxFailures).toBe(3);
+    expect('maxFailures' in nextChannel({ ...base, current: null, release: 'v1' }).rollout).toBe(false);
+    expect(() => validateRollFlags({ maxFailures: 0 })).toThrowError('--max-failures');
+  });
   it.each([
     [{ percent: 101 }, '--percent'], [{ percent: 1.5 }, '--percent'], [{ waves: 0 }, '--waves'],
     [{ waves: 3 }, '--waves above 1 needs --wave-interval'], [{ waveIntervalS: -1 }, '--wave-interval'],

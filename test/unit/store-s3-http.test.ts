@@ -2,12 +2,13 @@
 // (as the SDK's endpoint rules put them), and the client against a scripted HTTP server:
 // retries like the SDK's, a region redirect followed once, clock skew learnt, timeouts that
 // fail instead of hanging, and errors named by S3's code with the status in $metadata.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { S3Http, S3ResponseError } from '../../agent/store/s3-http.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { HttpResponseError } from '../../agent/store/http-exchange.ts';
+import { S3Http } from '../../agent/store/s3-http.ts';
 import { s3Target } from '../../agent/store/s3-endpoint.ts';
 import { EMPTY_SHA256, encodeKeyPath, sha256Hex, signRequest } from '../../agent/store/sigv4.ts';
+import { startScriptedServer, type Handler, type ScriptedServer } from '../fixtures/scripted-server.ts';
 
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html, "Examples"
 describe('signRequest: the S3 documentation examples', () => {
@@ -69,27 +70,8 @@ describe('s3Target: where requests go', () => {
 
 // ---- the client against a scripted server --------------------------------------------------
 
-type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
-let server: { url: string; seen: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string }>; close(): Promise<void> } | undefined;
-
-async function scripted(...handlers: Handler[]) {
-  const seen: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string }> = [];
-  const s = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => { body += d; });
-    req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
-      (handlers[Math.min(seen.length, handlers.length) - 1] as Handler)(req, res, body);
-    });
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  server = {
-    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
-    seen,
-    close: () => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); }),
-  };
-  return server;
-}
+let server: ScriptedServer | undefined;
+const scripted = async (...handlers: Handler[]) => (server = await startScriptedServer(handlers));
 afterEach(async () => {
   await server?.close();
   server = undefined;
@@ -97,7 +79,7 @@ afterEach(async () => {
 
 const keys = { accessKeyId: 'AK', secretAccessKey: 'SK' };
 const client = (endpoint: string, region = 'us-east-1') =>
-  new S3Http({ source: { bucket: 'fleet', prefix: 'herd', endpoint, region }, credentials: keys, env: {}, retryBaseMs: 1 });
+  new S3Http({ source: { bucket: 'fleet', prefix: 'herd', endpoint, region }, log: silentLogger(), credentials: keys, env: {}, retryBaseMs: 1 });
 const signal = () => AbortSignal.timeout(10_000);
 const xmlError = (code: string, message = 'no') => `<?xml version="1.0"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
 
@@ -138,7 +120,7 @@ describe('S3Http', () => {
       (_req, res) => res.writeHead(500).end(xmlError('InternalError', 'again')),
     );
     const err = await client(s.url).send({ method: 'GET', key: 'k', signal: signal() }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(S3ResponseError);
+    expect(err).toBeInstanceOf(HttpResponseError);
     expect(err).toMatchObject({ name: 'InternalError', message: 'again', $metadata: { httpStatusCode: 500 } });
     expect(s.seen).toHaveLength(3);
   });
