@@ -11,6 +11,9 @@ import { formatIssues, parseJson } from './validate.ts';
 
 export const DEFAULT_CONFIG_FILE = '/etc/herd/agent.json';
 
+/** reportHeartbeatS's default (chosen by npm run bench:scale; docs/scale.md). */
+export const DEFAULT_REPORT_HEARTBEAT_S = 1800;
+
 /** S3's naming rules for general purpose buckets, which is also what an ARN can name. */
 export const bucketSchema = z.string().check(z.regex(
   /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
@@ -97,6 +100,12 @@ export const agentConfigSchema = z.strictObject({
   appPort: z.optional(port),
   pollIntervalS: z._default(z.number().check(z.positive()), 10),
   drainS: z._default(z.number().check(z.nonnegative()), 15),
+  /**
+   * How often an idle instance rewrites its report (it also writes on every change). Rare, because
+   * report writes are most of a fleet's store bill (docs/scale.md); `herd status` flags a report
+   * older than three of these as stale.
+   */
+  reportHeartbeatS: z._default(z.number().check(z.minimum(1)), DEFAULT_REPORT_HEARTBEAT_S),
   /** How often instance metadata is asked for spot and Auto Scaling termination notices (imds identity only). */
   noticePollS: z._default(z.number().check(z.positive()), 5),
   keepReleases: z._default(z.int().check(z.minimum(1)), 3),
@@ -134,6 +143,7 @@ const ENV_KEYS: Record<string, { key: string; kind: 'string' | 'number' | 'json'
   HERD_APP_PORT: { key: 'appPort', kind: 'number' },
   HERD_POLL_INTERVAL_S: { key: 'pollIntervalS', kind: 'number' },
   HERD_DRAIN_S: { key: 'drainS', kind: 'number' },
+  HERD_REPORT_HEARTBEAT_S: { key: 'reportHeartbeatS', kind: 'number' },
   HERD_KEEP_RELEASES: { key: 'keepReleases', kind: 'number' },
   HERD_APP_USER: { key: 'appUser', kind: 'nullable' },
   HERD_TRUSTED_KEYS: { key: 'trustedKeys', kind: 'json' },

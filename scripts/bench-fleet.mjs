@@ -7,7 +7,10 @@
 //   3. memory: VmRSS of the agents and of their apps from /proc (goal: agent idle < 60 MB, bar 70 MB)
 // A measurement, not a test: it exits 0 whatever it measures (1 only when it cannot run).
 //
-//   node scripts/bench-fleet.mjs [--agents N] [--poll S] [--idle S] [--rounds N] [--drain S] [--quick] [--work-dir DIR] [--node-options=S] [--herd FILE]
+// --record FILE keeps the idle counts and the settings as JSON, for npm run bench:scale to
+// check its model against (scripts/bench/fleet-recorded.json is the run it checks by default).
+//
+//   node scripts/bench-fleet.mjs [--agents N] [--poll S] [--heartbeat S] [--idle S] [--rounds N] [--drain S] [--quick] [--record FILE] [--work-dir DIR] [--node-options=S] [--herd FILE]
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -18,7 +21,7 @@ import { run, start, stopAll } from './bench/procs.mjs';
 import { startCountingProxy } from './bench/fleet-proxy.mjs';
 import { procNumbers, readHeap, sampleProcs, startFleet, stopFleet, waitFleetOn } from './bench/fleet-agents.mjs';
 import { watchConvergence } from './bench/fleet-watch.mjs';
-import { countRequests, describeFailures, perAgentPerMinute, pollGaps, rollTimeline } from './bench/fleet-stats.mjs';
+import { countRequests, describeFailures, mean, perAgentPerMinute, pollGaps, rollTimeline } from './bench/fleet-stats.mjs';
 import { printFleetReport } from './bench/fleet-report.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -29,6 +32,8 @@ const { values: flags } = parseArgs({
   options: {
     agents: { type: 'string' },
     poll: { type: 'string' },
+    heartbeat: { type: 'string' },
+    record: { type: 'string' },
     idle: { type: 'string' },
     rounds: { type: 'string' },
     drain: { type: 'string' },
@@ -41,12 +46,14 @@ const { values: flags } = parseArgs({
 });
 const HERD = resolve(flags.herd ?? join(ROOT, 'dist/herd.mjs'));
 if (flags.help) {
-  console.log('usage: node scripts/bench-fleet.mjs [--agents N] [--poll S] [--idle S] [--rounds N] [--drain S] [--quick] [--work-dir DIR] [--node-options=S] [--herd FILE]\n' +
+  console.log('usage: node scripts/bench-fleet.mjs [--agents N] [--poll S] [--heartbeat S] [--idle S] [--rounds N] [--drain S] [--quick] [--record FILE] [--work-dir DIR] [--node-options=S] [--herd FILE]\n' +
     '  --agents N   agents on the channel, each with its app (default 20; --quick 10)\n' +
     '  --poll S     the agents\' pollIntervalS (default 5)\n' +
+    '  --heartbeat S   the agents\' reportHeartbeatS (default 60, so the idle window sees report writes)\n' +
     '  --idle S     seconds of the idle window the requests are counted over (default 60; --quick 20)\n' +
     '  --rounds N   rolls to a new release, each measured (default 2)\n' +
     '  --drain S    the agents\' drainS (default 1)\n' +
+    '  --record FILE   also write the idle counts and settings as JSON (for npm run bench:scale --check-against-fleet FILE)\n' +
     '  --work-dir D where the store and the agents\' data dirs live (default: the OS temp dir)\n' +
     '  --node-options=S   NODE_OPTIONS for the agents only (their apps do not inherit it), to try V8 settings;\n' +
     '               give it with "=" since it starts with a dash: --node-options=--max-semi-space-size=1\n' +
@@ -61,6 +68,7 @@ const number = (name, fallback, { integer = false, min = 0 } = {}) => {
 const opts = {
   agents: number('agents', flags.quick ? 10 : 20, { integer: true, min: 1 }),
   pollS: number('poll', 5, { min: 0.1 }),
+  heartbeatS: number('heartbeat', 60, { min: 1 }),
   idleS: number('idle', flags.quick ? 20 : 60, { min: 1 }),
   rounds: number('rounds', 2, { integer: true, min: 1 }),
   drainS: number('drain', 1),
@@ -115,7 +123,7 @@ async function main() {
   agents = await startFleet({
     count: opts.agents, role: ROLE, work, bucket: BUCKET, s3Endpoint: s3.endpoint, herd: HERD,
     env: { ...env, ...(flags['node-options'] ? { NODE_OPTIONS: flags['node-options'] } : {}) },
-    settings: { pollIntervalS: opts.pollS, drainS: opts.drainS },
+    settings: { pollIntervalS: opts.pollS, drainS: opts.drainS, reportHeartbeatS: opts.heartbeatS },
   });
   sampler = startSampler(agents);
   // For reference: node itself, idle, the same binary the agents run on.
@@ -147,6 +155,24 @@ async function main() {
   const procsEnd = await sampleProcs(agents);
   sampler.stop();
   printFleetReport({ opts, nodeOptions: flags['node-options'], bootS, idle, rounds, procsBoot, procsEnd, memory: sampler.peaks, totalS: (now() - started) / 1000 });
+  if (flags.record) await writeFile(flags.record, `${JSON.stringify(fleetRecord(idle, rounds), null, 2)}\n`);
+}
+
+/** What npm run bench:scale checks its model against: the settings and the idle requests per agent per minute (means over agents). */
+function fleetRecord(idle, rounds) {
+  const pm = (f) => Number(idle.perMinute[f].mean.toFixed(3));
+  return {
+    recordedAt: new Date().toISOString(),
+    settings: { agents: opts.agents, pollS: opts.pollS, heartbeatS: opts.heartbeatS, drainS: opts.drainS, idleS: Number(idle.windowS.toFixed(1)) },
+    idlePerAgentPerMinute: {
+      total: pm('total'), channel304: pm('channel304'), channel200: pm('channel200'), reportPut: pm('reportPut'), getsElse: pm('getsElse'), writesElse: pm('writesElse'),
+    },
+    rollPerAgent: rounds.map((r) => ({
+      release: r.release,
+      reportPut: Number(mean(r.counts.map((c) => c.reportPut)).toFixed(2)),
+      total: Number(mean(r.counts.map((c) => c.total)).toFixed(2)),
+    })),
+  };
 }
 
 async function herd(args) {

@@ -59,14 +59,15 @@ const INITIAL: Record<ConditionType, Pick<Condition, 'status' | 'reason'>> = {
 
 export class Conditions {
   private readonly all = new Map<ConditionType, Condition>();
+  private readonly onChange: () => void;
+  private readonly now: () => Date;
+  private seq = 0;
 
-  constructor(private readonly onChange: () => void, now: () => Date = () => new Date()) {
+  constructor(onChange: () => void, now: () => Date = () => new Date()) {
+    this.onChange = onChange;
     this.now = now;
     for (const [type, c] of Object.entries(INITIAL)) this.all.set(type as ConditionType, { ...c, message: null, since: now().toISOString(), seq: 0 });
   }
-
-  private readonly now: () => Date;
-  private seq = 0;
 
   get(type: ConditionType): Condition {
     return this.all.get(type) as Condition;

@@ -21,6 +21,7 @@ import type { Context, Memory, Parts } from './context.ts';
 import { decideStep } from './decide.ts';
 import { ReconcileLoop, type PassOutcome } from './loop.ts';
 import { observe } from './observe.ts';
+import { passOutcome } from './outcome.ts';
 import { buildParts } from './parts.ts';
 import { Reporter } from './reporter.ts';
 import { reportOf, statusOf, type AgentView } from './views.ts';
@@ -67,7 +68,8 @@ export class Agent {
     this.reporter = new Reporter({
       build: () => (this.parts ? reportOf(this.view()) : null),
       write: (report) => (this.parts as Parts).sources.write('instance report write', (store) => store.putReport(report)),
-      log: this.log,
+      heartbeatMs: () => this.config.reportHeartbeatS * 1000,
+      log: this.log, now: () => this.clock.now(),
     });
     this.loop = new ReconcileLoop({
       pass: (poll) => this.pass(poll),
@@ -147,11 +149,9 @@ export class Agent {
       this.reporter.changed();
     }
     this.log.debug({ step }, 'step');
-    const outcome = await act(ctx, step);
+    const acted = await act(ctx, step);
     if (ctx.parts.runner.release && ctx.parts.runner.healthy) this.firstRun();
-    if (outcome === 'failed' || (outcome === 'settled' && observed.channel.kind === 'unreachable')) return { kind: 'failed' };
-    if (outcome === 'progress') return { kind: 'progress' };
-    return { kind: 'settled', until: step.kind === 'none' ? step.until : null };
+    return passOutcome({ step, acted, channel: observed.channel.kind, pollIntervalS: this.config.pollIntervalS, jitter: this.clock.random });
   }
 
   private context(): Context {

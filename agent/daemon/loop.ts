@@ -28,6 +28,43 @@ export interface LoopInput {
 /** Passes in a row that may report progress before the loop pauses anyway: a guard against a step that never settles. */
 const MAX_PROGRESS_IN_A_ROW = 20;
 
+/** When the loop looks at the channel again, and what it counts: the loop's whole memory between passes. */
+export interface LoopSchedule {
+  /** The next pass at or after this time reads the channel afresh. */
+  nextPollAt: number;
+  /** Failed passes in a row (the backoff grows with them). */
+  failures: number;
+  /** Passes in a row that reported progress. */
+  progressInARow: number;
+}
+
+export const FIRST_SCHEDULE: LoopSchedule = { nextPollAt: -Infinity, failures: 0, progressInARow: 0 };
+
+/** Pure: a pass begins at `now`; whether it polls, and the schedule it leaves (the next poll set from now when it does). */
+export function beginPass(s: LoopSchedule, now: number, pollDelayMs: () => number): { poll: boolean; schedule: LoopSchedule } {
+  const poll = now >= s.nextPollAt;
+  return { poll, schedule: poll ? { ...s, nextPollAt: now + pollDelayMs() } : s };
+}
+
+/**
+ * Pure: after a pass that ended at `now` with `outcome`, when the next one runs: `wakeAt`
+ * null means at once (progress); else the next poll, a time the pass named if sooner, or a
+ * backoff after a failure (which also moves the next poll).
+ */
+export function afterPass(s: LoopSchedule, outcome: PassOutcome, now: number, backoffMs: (failures: number) => number): { wakeAt: number | null; schedule: LoopSchedule } {
+  if (outcome.kind === 'failed') {
+    const failures = s.failures + 1;
+    const nextPollAt = now + backoffMs(failures);
+    return { wakeAt: nextPollAt, schedule: { nextPollAt, failures, progressInARow: 0 } };
+  }
+  if (outcome.kind === 'progress' && s.progressInARow + 1 < MAX_PROGRESS_IN_A_ROW) {
+    return { wakeAt: null, schedule: { ...s, progressInARow: s.progressInARow + 1 } };
+  }
+  const failures = outcome.kind === 'settled' ? 0 : s.failures;
+  const wakeAt = outcome.kind === 'settled' && outcome.until !== null ? Math.min(s.nextPollAt, outcome.until) : s.nextPollAt;
+  return { wakeAt, schedule: { nextPollAt: s.nextPollAt, failures, progressInARow: 0 } };
+}
+
 export class ReconcileLoop {
   private readonly input: LoopInput;
   private readonly stopController = new AbortController();
@@ -70,35 +107,22 @@ export class ReconcileLoop {
 
   private async run(): Promise<void> {
     const { clock, log } = this.input;
-    let failures = 0;
-    let progressInARow = 0;
-    let nextPollAt = -Infinity;
+    let schedule = FIRST_SCHEDULE;
     while (!this.stopping.aborted) {
-      const poll = clock.now() >= nextPollAt;
-      if (poll) nextPollAt = clock.now() + this.input.pollDelayMs();
+      const begun = beginPass(schedule, clock.now(), this.input.pollDelayMs);
+      schedule = begun.schedule;
       this.nudged = false;
-      const outcome = await this.exclusive(() => this.input.pass(poll)).catch((err: unknown): PassOutcome => {
+      const outcome = await this.exclusive(() => this.input.pass(begun.poll)).catch((err: unknown): PassOutcome => {
         log.error({ err: describeError(err) }, 'a pass of the agent loop failed');
         return { kind: 'failed' };
       });
       if (this.stopping.aborted) return;
       const now = clock.now();
-      let wakeAt: number;
-      if (outcome.kind === 'failed') {
-        failures += 1;
-        progressInARow = 0;
-        nextPollAt = now + this.input.backoffMs(failures);
-        wakeAt = nextPollAt;
-      } else if (outcome.kind === 'progress' && ++progressInARow < MAX_PROGRESS_IN_A_ROW) {
-        continue;
-      } else {
-        if (outcome.kind === 'settled') failures = 0;
-        progressInARow = 0;
-        wakeAt = outcome.kind === 'settled' && outcome.until !== null ? Math.min(nextPollAt, outcome.until) : nextPollAt;
-      }
-      if (this.nudged) continue;
+      const next = afterPass(schedule, outcome, now, this.input.backoffMs);
+      schedule = next.schedule;
+      if (next.wakeAt === null || this.nudged) continue;
       this.wake = new AbortController();
-      await clock.sleep(wakeAt - now, AbortSignal.any([this.wake.signal, this.stopping]));
+      await clock.sleep(next.wakeAt - now, AbortSignal.any([this.wake.signal, this.stopping]));
     }
   }
 }

@@ -27,6 +27,16 @@ export function pollDelayMs(intervalS: number, jitter: () => number): number {
 }
 
 /**
+ * When an instance waiting for its wave looks again: at a random point of the poll interval
+ * after the wave falls due, so that a wave's instances take it over one interval, as a roll at
+ * once does, and do not all fetch the same bundle and write their reports in the same second
+ * (10,000 instances in one wave would ask one key for 10,000 GET/s; docs/scale.md).
+ */
+export function waveWakeMs(dueMs: number, pollIntervalS: number, jitter: () => number): number {
+  return dueMs + Math.round(pollIntervalS * 1000 * jitter());
+}
+
+/**
  * The wait after `failures` failed passes in a row (the store down, a fetch refused): while
  * an app serves, from one poll interval up to a minute (a fleet must not hammer a store that
  * is struggling); with nothing running yet, from a second up to one poll interval, to get

@@ -30,7 +30,7 @@ export type Outcome =
 export interface Progress {
   outcome: Outcome;
   counts: Record<InstanceStep, number>;
-  /** Reports older than staleAfterS: such an instance may be gone; not waited for. */
+  /** Reports older than staleAfterS, or of an agent that stopped: such an instance may be gone; not waited for. */
   stale: number;
   /** When the next wave is due, if one is. */
   nextWaveAt: string | null;
@@ -60,7 +60,10 @@ export function rolloutProgress(input: {
   let stale = 0;
   for (const report of input.reports) {
     if (report.role !== channel.role) continue;
-    if (now.getTime() - Date.parse(report.updatedAt) > input.staleAfterS * 1000) {
+    // Not waited for: a report older than staleAfterS (the instance may be gone), or one whose
+    // agent stopped (its instance terminated or scaled in); with reports as rare as a 30 min
+    // heartbeat, the age alone would keep a roll waiting for a terminated instance for 90 min.
+    if (report.state === 'stopped' || now.getTime() - Date.parse(report.updatedAt) > input.staleAfterS * 1000) {
       stale += 1;
       continue;
     }

@@ -10,7 +10,7 @@ import { startCountingProxy } from './fleet-proxy.mjs';
 
 /**
  * Starts `count` agents on `role`. Each gets a proxy to `s3Endpoint` and a config file in
- * `work`; `settings` holds pollIntervalS and drainS. Returns the agents (id, child, ports,
+ * `work`; `settings` holds pollIntervalS, drainS and reportHeartbeatS. Returns the agents (id, child, ports,
  * proxy); they are not yet healthy.
  */
 export async function startFleet({ count, role, work, bucket, s3Endpoint, herd, env, settings }) {
@@ -36,6 +36,7 @@ async function spawnAgent(agent) {
     sources: [{ bucket, prefix: 'herd', endpoint: agent.proxy.endpoint, forcePathStyle: true }],
     dataDir, healthPort: agent.healthPort, healthHost: '127.0.0.1', appPort: agent.appPort, appUser: null,
     pollIntervalS: settings.pollIntervalS, drainS: settings.drainS,
+    ...(settings.reportHeartbeatS === undefined ? {} : { reportHeartbeatS: settings.reportHeartbeatS }),
     identity: { provider: 'static', instanceId: agent.id, role, az, region: 'local' },
   }));
   const proc = start(process.execPath, [herd, 'agent', '--config', configFile], { env });

@@ -91,7 +91,7 @@ export function printFleetReport({ opts, nodeOptions, bootS, idle, rounds, procs
 
   console.log([
     '',
-    `herd fleet benchmark: ${opts.agents} agents on one channel, pollIntervalS ${opts.pollS}, drainS ${opts.drainS}, app examples/hello-app`,
+    `herd fleet benchmark: ${opts.agents} agents on one channel, pollIntervalS ${opts.pollS}, reportHeartbeatS ${opts.heartbeatS}, drainS ${opts.drainS}, app examples/hello-app`,
     `machine: ${availableParallelism()} cores, ${mb(totalmem())} RAM, node ${process.version}; local s3rver over HTTP, one counting proxy per agent` +
       (nodeOptions ? `; agents' NODE_OPTIONS=${nodeOptions}` : ''),
     `boot: all ${opts.agents} agents healthy on v1 ${secs(bootS)} after the first was spawned`,

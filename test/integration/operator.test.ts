@@ -150,7 +150,7 @@ describe('herd rollback, pause, resume and status against a real S3 server', () 
       await store.putReport(report({ instanceId: 'i-0fresh', az: 'eu-west-1b' }));
       await store.putReport(report({
         instanceId: 'i-0stale', az: 'eu-west-1a', release: 'v1', healthy: false, state: 'crash-loop',
-        lastError: 'app exited with code 1', updatedAt: new Date(Date.now() - 10 * 60_000).toISOString(),
+        lastError: 'app exited with code 1', updatedAt: new Date(Date.now() - 2 * 3_600_000).toISOString(),
       }));
       await client.send(new PutObjectCommand({ Bucket: ws.bucket, Key: 'herd/roles/web/instances/i-0garbage.json', Body: '{"schema": "herd/instance@1", trunc' }));
     });
@@ -164,14 +164,14 @@ describe('herd rollback, pause, resume and status against a real S3 server', () 
       expect(lines.slice(1, 4).join('\n')).toMatch(/^rollout  100% at once, from .*\npaused   no\nupdated  generation 9, .* by test$/);
       const table = lines.slice(5, 9);
       expect(table[0]).toMatch(/^INSTANCE\s+AZ\s+RELEASE\s+DESIRED\s+STATE\s+HEALTHY\s+LAST SEEN\s+ERROR$/);
-      expect(table[1]).toMatch(/^i-0stale\s+eu-west-1a\s+v1\s+v2\s+crash-loop\s+no\s+10m STALE\s+app exited with code 1$/);
+      expect(table[1]).toMatch(/^i-0stale\s+eu-west-1a\s+v1\s+v2\s+crash-loop\s+no\s+2h STALE\s+app exited with code 1$/);
       expect(table[2]).toMatch(/^i-0fresh\s+eu-west-1b\s+v2\s+v2\s+running\s+yes\s+\d+s$/);
       expect(table[3]).toMatch(/^i-0garbage(\s+-){6}\s+unreadable: .*i-0garbage\.json: not valid JSON/);
-      expect(lines.at(-1)).toBe('3 instances: 1 healthy, 1 on v2, 1 stale (no report for over 180s), 1 unreadable');
+      expect(lines.at(-1)).toBe('3 instances: 1 healthy, 1 on v2, 1 stale (no report for over 5400s), 1 unreadable');
     });
 
     it('prints one JSON document with --json; --stale-after moves the line', async () => {
-      const { code, stdout } = await herd('status', '--role', 'web', '--json', '--stale-after', '3600');
+      const { code, stdout } = await herd('status', '--role', 'web', '--json', '--stale-after', '10800');
       expect(code).toBe(0);
       const out = JSON.parse(stdout);
       expect(Object.keys(out).sort()).toEqual(['channel', 'channelError', 'expired', 'generatedAt', 'instances', 'role', 'rollout', 'signature', 'staleAfterS', 'summary']);
@@ -179,7 +179,7 @@ describe('herd rollback, pause, resume and status against a real S3 server', () 
       expect(out.summary).toEqual({ instances: 3, healthy: 1, onRelease: 1, stale: 0, unreadable: 1 });
       expect(out.instances.map((r: { instance: string }) => r.instance)).toEqual(['i-0stale', 'i-0fresh', 'i-0garbage']);
       expect(out.instances[0]).toMatchObject({ release: 'v1', state: 'crash-loop', healthy: false, stale: false, lastError: 'app exited with code 1', error: null });
-      expect(out.instances[0].ageS).toBeGreaterThanOrEqual(600);
+      expect(out.instances[0].ageS).toBeGreaterThanOrEqual(7200);
       expect(out.instances[2]).toMatchObject({ instance: 'i-0garbage', az: null, healthy: null, error: expect.stringContaining('not valid JSON') });
     });
 

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { agentSourceFromFlags, applyEnvOverrides, buildConfig, loadConfig, sourceFromFlags, type SourceConfig } from '../../agent/config.ts';
+import { agentSourceFromFlags, applyEnvOverrides, buildConfig, DEFAULT_REPORT_HEARTBEAT_S, loadConfig, sourceFromFlags, type SourceConfig } from '../../agent/config.ts';
+import { DEFAULT_STALE_AFTER_S } from '../../agent/commands/defaults.ts';
 import { ConfigError, UsageError } from '../../agent/errors.ts';
 
 const minimal = { sources: [{ bucket: 'fleet-bucket' }] };
@@ -11,7 +12,7 @@ describe('buildConfig', () => {
   it('fills the documented defaults from only sources', () => {
     const config = buildConfig(minimal, 'agent.json');
     expect(config).toMatchObject({
-      dataDir: '/var/lib/herd', healthPort: 9787, pollIntervalS: 10, drainS: 15, keepReleases: 3, appUser: 'app',
+      dataDir: '/var/lib/herd', healthPort: 9787, pollIntervalS: 10, drainS: 15, reportHeartbeatS: 1800, keepReleases: 3, appUser: 'app',
       trustedKeys: [], limits: { maxBundleBytes: 1024 ** 3, maxUnpackedBytes: 4 * 1024 ** 3, maxEntries: 100_000 },
       identity: { provider: 'imds', roleTag: 'herd:role' },
     });
@@ -35,6 +36,7 @@ describe('buildConfig', () => {
     [{ ...minimal, dataDir: 'relative/dir' }, 'dataDir: must be an absolute path'],
     [{ ...minimal, keepReleases: 0 }, 'keepReleases'],
     [{ ...minimal, pollIntervalS: 'ten' }, 'pollIntervalS'],
+    [{ ...minimal, reportHeartbeatS: 0.5 }, 'reportHeartbeatS'],
     [{ ...minimal, limits: { maxEntries: -1 } }, 'limits.maxEntries'],
     [{ ...minimal, identity: { provider: 'gcp' } }, 'identity.provider'],
     [{ ...minimal, identity: { provider: 'static', role: 'web' } }, 'identity.instanceId'],
@@ -51,6 +53,11 @@ describe('buildConfig', () => {
   ])('refuses %j naming %s', (raw, named) => {
     expect(() => buildConfig(raw, 'agent.json')).toThrowError(ConfigError);
     expect(() => buildConfig(raw, 'agent.json')).toThrowError(named);
+  });
+
+  it('herd status calls a report stale after three of the default heartbeats (docs/scale.md chose 30 min)', () => {
+    expect(DEFAULT_REPORT_HEARTBEAT_S).toBe(1800);
+    expect(DEFAULT_STALE_AFTER_S).toBe(3 * DEFAULT_REPORT_HEARTBEAT_S);
   });
 
   it('takes an HTTP(S) source by its URL, without a trailing slash, next to a bucket', () => {
@@ -101,6 +108,7 @@ describe('loadConfig', () => {
     const file = join(dir, 'agent.json');
     writeFileSync(file, JSON.stringify({ ...minimal, healthPort: 1000 }));
     expect(loadConfig({ file, env: { HERD_HEALTH_PORT: '2000' } }).healthPort).toBe(2000);
+    expect(loadConfig({ file, env: { HERD_REPORT_HEARTBEAT_S: '60' } }).reportHeartbeatS).toBe(60);
   });
 
   it('names the file when it is not JSON', () => {

@@ -2,8 +2,10 @@
 // wakes early for a nudge or a time the pass named, never interleaves passes, stops cleanly.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { clockWith } from '../../agent/clock.ts';
-import { ReconcileLoop, type PassOutcome } from '../../agent/daemon/loop.ts';
+import { afterPass, beginPass, FIRST_SCHEDULE, ReconcileLoop, type LoopSchedule, type PassOutcome } from '../../agent/daemon/loop.ts';
 import { silentLogger } from '../../agent/log.ts';
+import type { Step } from '../../agent/daemon/decide.ts';
+import { passOutcome } from '../../agent/daemon/outcome.ts';
 
 type Pass = { at: number; poll: boolean };
 
@@ -83,5 +85,44 @@ describe('ReconcileLoop', () => {
     await vi.advanceTimersByTimeAsync(0);
     await stopped;
     expect(loop.stopping.aborted).toBe(true);
+  });
+});
+
+// The loop's timing as pure functions (the fleet simulation, npm run bench:scale, uses the same).
+describe('beginPass and afterPass', () => {
+  const at = (nextPollAt: number, failures = 0, progressInARow = 0): LoopSchedule => ({ nextPollAt, failures, progressInARow });
+  const backoff = (failures: number) => 1_000 * failures;
+
+  it.each([
+    ['the first pass polls', FIRST_SCHEDULE, 0, true, 10_000],
+    ['a pass before the poll is due does not', at(10_000), 4_000, false, 10_000],
+    ['a pass when it is due polls and sets the next from now', at(10_000), 10_500, true, 20_500],
+  ])('%s', (_what, schedule, now, poll, nextPollAt) => {
+    expect(beginPass(schedule, now, () => 10_000)).toEqual({ poll, schedule: { ...schedule, nextPollAt } });
+  });
+
+  it.each<[string, LoopSchedule, PassOutcome, number | null, LoopSchedule]>([
+    ['settled: sleep until the next poll, failures reset', at(10_000, 2), { kind: 'settled', until: null }, 10_000, at(10_000)],
+    ['settled with a sooner time named: wake then', at(10_000), { kind: 'settled', until: 4_000 }, 4_000, at(10_000)],
+    ['settled with a later time named: the poll comes first', at(10_000), { kind: 'settled', until: 15_000 }, 10_000, at(10_000)],
+    ['progress: at once, counted', at(10_000, 1, 3), { kind: 'progress' }, null, at(10_000, 1, 4)],
+    ['the 20th progress in a row: wait for the poll', at(10_000, 1, 19), { kind: 'progress' }, 10_000, at(10_000, 1, 0)],
+    ['failed: back off from now, and the poll moves with it', at(10_000, 2, 5), { kind: 'failed' }, 5_000, at(5_000, 3, 0)],
+  ])('%s', (_what, schedule, outcome, wakeAt, next) => {
+    expect(afterPass(schedule, outcome, 2_000, backoff)).toEqual({ wakeAt, schedule: next });
+  });
+});
+
+describe('passOutcome', () => {
+  const none = (until: number | null): Step => ({ kind: 'none', desired: 'v1', reason: 'r', until });
+  const fetch: Step = { kind: 'fetch', desired: 'v2' };
+  it.each<[string, Step, 'progress' | 'settled' | 'failed', 'found' | 'unreachable', PassOutcome]>([
+    ['a step done: look again now', fetch, 'progress', 'found', { kind: 'progress' }],
+    ['a step failed: back off', fetch, 'failed', 'found', { kind: 'failed' }],
+    ['nothing to do on an unreadable channel: back off', none(null), 'settled', 'unreachable', { kind: 'failed' }],
+    ['nothing to do: the next poll', none(null), 'settled', 'found', { kind: 'settled', until: null }],
+    ['waiting for a wave due at 60 s: woken within the 10 s poll interval after it', none(60_000), 'settled', 'found', { kind: 'settled', until: 62_500 }],
+  ])('%s', (_what, step, acted, channel, outcome) => {
+    expect(passOutcome({ step, acted, channel, pollIntervalS: 10, jitter: () => 0.25 })).toEqual(outcome);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planPrune } from '../../agent/releases/prune.ts';
-import { planApply, pollDelayMs, retryDelayMs, shouldRollBackCrashLoop } from '../../agent/rollout/plan.ts';
+import { planApply, pollDelayMs, retryDelayMs, shouldRollBackCrashLoop, waveWakeMs } from '../../agent/rollout/plan.ts';
 import type { ReleaseManifest } from '../../agent/store/schemas.ts';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
@@ -31,6 +31,12 @@ describe('planApply', () => {
 describe('pollDelayMs', () => {
   it.each([[0, 8000], [0.5, 10000], [1, 12000]])('jitter %d of a 10 s interval is %d ms', (j, ms) => {
     expect(pollDelayMs(10, () => j)).toBe(ms);
+  });
+});
+
+describe('waveWakeMs', () => {
+  it.each([[0, 60_000], [0.5, 65_000], [0.999, 69_990]])('jitter %d: a wave due at 60 s is taken at %d ms, within one 10 s poll interval', (j, ms) => {
+    expect(waveWakeMs(60_000, 10, () => j)).toBe(ms);
   });
 });
 

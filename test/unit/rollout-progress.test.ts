@@ -99,6 +99,11 @@ describe('rolloutProgress', () => {
     expect({ kind: p.outcome.kind, stale: p.stale }).toEqual({ kind: 'done', stale: 1 });
   });
 
+  it('does not wait for an instance whose agent stopped (terminated, scaled in): its last report says so, long before it is stale', () => {
+    const p = run([report(ids[0] as string, { release: 'v2' }), report(ids[1] as string, { state: 'stopped', healthy: false })]);
+    expect({ kind: p.outcome.kind, stale: p.stale }).toEqual({ kind: 'done', stale: 1 });
+  });
+
   it('fails on a marker below the maximum, halts at it', () => {
     const reports = ids.map((id) => report(id));
     expect(run(reports, [marker(ids[0] as string)], channel({ rollout: { maxFailures: 2 } })).outcome.kind).toBe('failed');
