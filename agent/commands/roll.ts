@@ -5,7 +5,7 @@ import * as z from '../zod.ts';
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
-import { rolloutProgress } from '../rollout/progress.ts';
+import { converged } from '../rollout/progress.ts';
 import { CHANNEL_SCHEMA, channelSchema, releaseIdSchema, roleSchema, type Channel, type InstanceReport } from '../store/schemas.ts';
 import { DEFAULT_STALE_AFTER_S } from './defaults.ts';
 import { parseFlag, parseFlags } from '../flags.ts';
@@ -98,17 +98,10 @@ export async function roll(input: RollInput): Promise<WrittenChannel> {
   return written;
 }
 
-/**
- * Whether the fleet runs the channel's release: no fresh report of an instance in its rollout
- * says otherwise, and it is not halted. A fleet with no reports has nothing to protect.
- */
+/** Whether the fleet converged on the channel's release (rollout/progress.ts), from the store. */
 async function convergedOn(store: ObjectStore, channel: Channel, now: Date): Promise<boolean> {
   const [reports, markers] = await Promise.all([store.listReports(channel.role), store.listFailureMarkers(channel.role, channel.release)]);
-  const progress = rolloutProgress({
-    channel, reports: reports.filter((r): r is InstanceReport => !('error' in r)), markers, now, staleAfterS: DEFAULT_STALE_AFTER_S,
-  });
-  const c = progress.counts;
-  return progress.outcome.kind === 'done' || (progress.outcome.kind !== 'halted' && progress.outcome.kind !== 'failed' && c['wave-later'] + c.left + c.draining + c.applying === 0);
+  return converged({ channel, reports: reports.filter((r): r is InstanceReport => !('error' in r)), markers, now, staleAfterS: DEFAULT_STALE_AFTER_S });
 }
 
 /**

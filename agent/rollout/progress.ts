@@ -102,3 +102,18 @@ export function describeProgress(channel: Channel, p: Progress): string {
   if (channel.paused) parts.push('PAUSED');
   return `${channel.role} -> ${channel.release}: ${parts.join(', ')}`;
 }
+
+/**
+ * Pure: whether the fleet converged on the channel's release, for the `previous` of the next
+ * roll: no instance failed it (markers of this generation), and no fresh report of an
+ * instance in its rollout still runs another release. An instance still booting (running
+ * nothing yet) does not count against it, and neither does a report a moment behind /status.
+ */
+export function converged(input: { channel: Channel; reports: InstanceReport[]; markers: FailureMarker[]; now: Date; staleAfterS: number }): boolean {
+  const { channel, now } = input;
+  if (haltOf(channel, input.markers).failures.length > 0) return false;
+  return !input.reports.some((r) => r.role === channel.role
+    && now.getTime() - Date.parse(r.updatedAt) <= input.staleAfterS * 1000
+    && slotOf(r.instanceId) < channel.rollout.percent
+    && r.release !== null && r.release !== channel.release);
+}

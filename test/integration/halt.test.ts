@@ -66,8 +66,10 @@ describe('a rollout that halts itself', () => {
   it('stops a broken release after the first wave: the later waves never drain, their apps untouched', async () => {
     const later = [...(waves[1] as string[]), ...(waves[2] as string[])];
     const pidsBefore = Object.fromEntries(await Promise.all(later.map(async (id) => [id, (await status(id)).pid])));
-    const rolled = await herd('roll', '--role', 'halt', '--release', 'b2', '--waves', String(WAVES), '--wave-interval', '6');
+    const rolled = await herd('roll', '--role', 'halt', '--release', 'b2', '--waves', String(WAVES), '--wave-interval', '6', '--json');
     expect(rolled.code).toBe(0);
+    // Right after the fleet came up on g1 (its reports may lag /status by a moment), g1 is what it converged on.
+    expect(JSON.parse(rolled.stdout).channel).toMatchObject({ release: 'b2', previous: 'g1' });
 
     // The first wave fails b2 and goes back to g1; its markers halt the rollout.
     await waitUntil('the first wave back on g1 after failing b2', async () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeHalt, haltOf } from '../../agent/rollout/halt.ts';
 import { slotOf } from '../../agent/rollout/decide.ts';
-import { describeProgress, rolloutProgress, stepOf } from '../../agent/rollout/progress.ts';
+import { converged, describeProgress, rolloutProgress, stepOf } from '../../agent/rollout/progress.ts';
 import type { Channel, FailureMarker, InstanceReport } from '../../agent/store/schemas.ts';
 
 const NOW = new Date('2026-12-01T12:00:00.000Z');
@@ -120,5 +120,20 @@ describe('rolloutProgress', () => {
     const late = idsBySlot((s) => s >= 50, 1);
     const p = run([report(early[0] as string, { release: 'v2' }), report(early[1] as string, { state: 'draining' }), report(late[0] as string)], [], c);
     expect(describeProgress(c, p)).toBe('web -> v2: 1/3 on v2 and healthy, 1 draining, 0 applying, 0 failed, 1 left, next wave at 2026-12-01T12:09:00.000Z');
+  });
+});
+
+describe('converged', () => {
+  const ids = idsBySlot(() => true, 2);
+  const judge = (reports: InstanceReport[], markers: FailureMarker[] = []) => converged({ channel: channel(), reports, markers, now: NOW, staleAfterS: 180 });
+  it.each([
+    ['every instance on the release', [report(ids[0] as string, { release: 'v2' }), report(ids[1] as string, { release: 'v2', state: 'starting' })], [], true],
+    ['one still on the old release', [report(ids[0] as string, { release: 'v2' }), report(ids[1] as string, { release: 'v1' })], [], false],
+    ['one booting, running nothing yet (its report behind /status)', [report(ids[0] as string, { release: null, state: 'booting' })], [], true],
+    ['no reports at all', [], [], true],
+    ['a stale report on the old release', [report(ids[0] as string, { release: 'v1', updatedAt: '2026-12-01T10:00:00.000Z' })], [], true],
+    ['an instance failed it', [report(ids[0] as string, { release: 'v1' })], [marker(ids[0] as string)], false],
+  ] as const)('%s', (_name, reports, markers, want) => {
+    expect(judge([...reports], [...markers])).toBe(want);
   });
 });
