@@ -11,6 +11,7 @@ import * as z from '../zod.ts';
 import { bucketSchema, sourceSchema } from '../config.ts';
 import { parseFlag, parseFlags } from '../flags.ts';
 import { layoutFor } from '../store/layout.ts';
+import { directoryBucketZone } from '../store/s3-endpoint.ts';
 import { roleSchema } from '../store/schemas.ts';
 
 export type PolicyKind = 'instance' | 'publisher' | 'image';
@@ -92,6 +93,19 @@ function bucketArns(s: Settings): string[] {
 }
 
 /**
+ * Directory buckets (S3 Express One Zone) authorize object requests by session, not by the s3:
+ * statements: whoever may create a session may read and write every object of the bucket.
+ */
+function directoryBucketStatements(s: Settings): PolicyStatement[] {
+  const directory = [s.bucket, ...s.replicaBuckets].filter((b) => directoryBucketZone(b) !== undefined);
+  if (directory.length === 0) return [];
+  return [{
+    Sid: 'SessionsOfDirectoryBuckets', Effect: 'Allow', Action: ['s3express:CreateSession'],
+    Resource: directory.map((b) => `arn:${s.partition}:s3express:*:*:bucket/${b}`),
+  }];
+}
+
+/**
  * An instance of the role: read its channel (and its signature), its manifests and the blobs; write reports
  * under its role's instances/ only. No write to channel, manifests or blobs; no delete.
  */
@@ -112,6 +126,7 @@ function instanceDocument(s: Settings): PolicyDocument {
       Sid: 'MissingObjectsAnswer404Not403', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns(s),
       Condition: { StringLike: { 's3:prefix': [k.channel, k.channelSignature, k.releases, k.blobs, k.agentExecutables, k.failures] } },
     },
+    ...directoryBucketStatements(s),
   ];
   if (s.describeTags) {
     // DescribeTags has no resource-level permissions: "*" is the only Resource it takes.
@@ -167,6 +182,7 @@ function publisherDocument(s: Settings): PolicyDocument {
         Sid: 'ListRoleAndBlobs', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns(s),
         Condition: { StringLike: { 's3:prefix': [k.roleTree, k.blobs] } },
       },
+      ...directoryBucketStatements(s),
     ],
   };
 }
@@ -196,6 +212,8 @@ function imageDocument(s: Settings): PolicyDocument {
   };
 }
 
+const DIRECTORY_NOTE = '# s3express:CreateSession: on a directory bucket a session may read and write any object of the bucket (the s3: statements do not apply there); with it an instance could rewrite a channel or manifest there, which agents with trustedKeys (signed releases and channels) refuse.';
+
 export interface IamPolicyResult {
   /** For people: each chosen policy under a heading. */
   text: string;
@@ -220,6 +238,7 @@ export function iamPolicies(input: Omit<IamPolicyInput, 'role'> & { role?: strin
       `# Reads the channel and its signature, manifests and blobs under ${where}, and the herd executables under agent/sha256/ (for user-data);`,
       `# writes only reports under roles/${s.role}/instances/ and failure markers under roles/${s.role}/failures/ (which it also lists and reads).`,
       ...(s.describeTags ? ['# ec2:DescribeTags is needed only when instance metadata tags are off.'] : []),
+      ...(directoryBucketStatements(s).length > 0 ? [DIRECTORY_NOTE] : []),
       ...(s.autoScalingGroup ? [`# The autoscaling statements let the agent complete the lifecycle hooks of group ${s.autoScalingGroup} (autoScaling in agent.json).`] : []),
       JSON.stringify(data.instance, null, 2),
     ].join('\n'));
@@ -229,6 +248,7 @@ export function iamPolicies(input: Omit<IamPolicyInput, 'role'> & { role?: strin
     parts.push([
       `# Publisher policy: for whoever runs publish, roll, rollback, pause, resume, resign, status and pull for ${roleWords}.`,
       `# Uploads blobs and adds manifests under ${where} (never overwrites one, never deletes), rewrites the channel and its signature, reads reports.`,
+      ...(directoryBucketStatements(s).length > 0 ? [DIRECTORY_NOTE] : []),
       JSON.stringify(data.publisher, null, 2),
     ].join('\n'));
   }

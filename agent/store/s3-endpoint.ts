@@ -1,7 +1,8 @@
 // Where a source's S3 requests go, as the AWS SDK's S3 endpoint rules resolve it for the
 // cases herd has: AWS S3 by region (standard, FIPS, dual-stack; virtual-hosted unless the
-// bucket name has dots or path style is forced), or an S3-compatible endpoint (path style by
-// default, or virtual-hosted under it). Pure.
+// bucket name has dots or path style is forced), an S3 Express One Zone directory bucket at its
+// zonal endpoint (virtual-hosted only), or an S3-compatible endpoint (path style by default, or
+// virtual-hosted under it). Pure.
 
 export interface EndpointInput {
   bucket: string;
@@ -43,6 +44,18 @@ function virtualHostable(bucket: string): boolean {
   return /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket) && !/^\d+\.\d+\.\d+\.\d+$/.test(bucket);
 }
 
+/**
+ * The Availability Zone ID of a directory bucket (`NAME--AZID--x-s3`), or undefined for any
+ * other bucket: the SDK's rule (the name ends in `--x-s3`, the zone is the second-last
+ * `--`-separated part, and the name must be one DNS label).
+ */
+export function directoryBucketZone(bucket: string): string | undefined {
+  if (!bucket.endsWith('--x-s3') || !virtualHostable(bucket)) return undefined;
+  const parts = bucket.split('--');
+  const zone = parts.length >= 3 ? parts[parts.length - 2] : undefined;
+  return zone && /^[a-z0-9-]+$/.test(zone) ? zone : undefined;
+}
+
 export function s3Target(input: EndpointInput): S3Target {
   const bucketPath = `/${encodeURIComponent(input.bucket)}`;
   if (input.endpoint !== undefined) {
@@ -53,6 +66,12 @@ export function s3Target(input: EndpointInput): S3Target {
     const virtual = !input.forcePathStyle && virtualHostable(input.bucket);
     const hostname = virtual ? `${input.bucket}.${url.hostname}` : url.hostname;
     return { protocol, hostname, port, host: port ? `${hostname}:${port}` : hostname, basePath: virtual ? base : `${base}${bucketPath}` };
+  }
+  const zone = directoryBucketZone(input.bucket);
+  if (zone !== undefined) {
+    // Zonal endpoints take the bucket in the host name only (no path style).
+    const hostname = `${input.bucket}.s3express${input.fips ? '-fips' : ''}-${zone}${input.dualstack ? '.dualstack' : ''}.${input.region}.${dnsSuffix(input.region)}`;
+    return { protocol: 'https:', hostname, port: undefined, host: hostname, basePath: '' };
   }
   const service = `s3${input.fips ? '-fips' : ''}${input.dualstack ? '.dualstack' : ''}`;
   const regional = `${service}.${input.region}.${dnsSuffix(input.region)}`;

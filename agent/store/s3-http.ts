@@ -4,7 +4,9 @@
 // (a fifth of its memory) and keeps what herd relied on from it: the SDK's default credential
 // chain (env, shared files and profile, SSO, web identity, ECS, IMDSv2 instance profile;
 // credentials.ts), the
-// bucket's region from a 301, and the server's clock learnt from a clock-skew refusal.
+// bucket's region from a 301, and the server's clock learnt from a clock-skew refusal. A
+// directory bucket (S3 Express One Zone) is addressed at its zonal endpoint and its object
+// requests are signed with a session's credentials (express-session.ts).
 import type { SourceConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
@@ -12,7 +14,8 @@ import { defaultCredentials, fixedCredentials, type CredentialSource } from './c
 import {
   HttpConnections, HttpResponseError, isClockSkew, sendWithRetries, type ObjectClient, type ObjectRequest, type ObjectResponse,
 } from './http-exchange.ts';
-import { s3Target, type S3Target } from './s3-endpoint.ts';
+import { ExpressSessions, type ExpressSession } from './express-session.ts';
+import { directoryBucketZone, s3Target, type S3Target } from './s3-endpoint.ts';
 import { EMPTY_SHA256, encodeKeyPath, sha256Hex, signRequest, uriEncode, type Credentials } from './sigv4.ts';
 
 export interface S3HttpInput {
@@ -35,6 +38,8 @@ export class S3Http implements ObjectClient {
   private readonly credentials: CredentialSource;
   private readonly retryBaseMs: number;
   private readonly connections = new HttpConnections();
+  /** A directory bucket's sessions; undefined for any other bucket. */
+  private readonly express: ExpressSessions | undefined;
   /** Server time minus ours, learnt from a clock-skew refusal (the SDK's systemClockOffset). */
   private clockOffsetMs = 0;
 
@@ -48,6 +53,7 @@ export class S3Http implements ObjectClient {
     this.dualstack = env.AWS_USE_DUALSTACK_ENDPOINT === 'true';
     this.retryBaseMs = input.retryBaseMs ?? 100;
     this.credentials = input.credentials ? fixedCredentials(input.credentials) : defaultCredentials({ region: this.region, log: input.log, env });
+    this.express = directoryBucketZone(input.source.bucket) === undefined ? undefined : new ExpressSessions({ createSession: () => this.createSession() });
   }
 
   /** The target of requests in `region` (another one after a region redirect). */
@@ -62,10 +68,21 @@ export class S3Http implements ObjectClient {
   send(req: ObjectRequest): Promise<ObjectResponse> {
     let region = this.region;
     let redirected = false;
+    let session: ExpressSession | undefined;
+    let renewed = false;
     return sendWithRetries({
       signal: req.signal, retryBaseMs: this.retryBaseMs,
-      attempt: () => this.attempt(req, region),
+      attempt: async () => {
+        session = await this.express?.current();
+        return this.attempt(req, region, session);
+      },
       onError: (error) => {
+        // A session refused or expired before we thought: one fresh session, one more attempt.
+        if (session && !renewed && isSessionRefusal(error)) {
+          renewed = true;
+          this.express?.forget(session);
+          return 'again';
+        }
         const bucketRegion = redirectRegion(error);
         if (bucketRegion && !redirected && bucketRegion !== region) {
           redirected = true;
@@ -81,13 +98,15 @@ export class S3Http implements ObjectClient {
     this.connections.close();
   }
 
-  private async attempt(req: ObjectRequest, region: string): Promise<ObjectResponse> {
-    const credentials = await this.credentials();
+  /** One attempt, signed with the instance's credentials, or for s3express with a directory bucket's session. */
+  private async attempt(req: ObjectRequest, region: string, session?: ExpressSession): Promise<ObjectResponse> {
+    const credentials = session ?? await this.credentials();
     const target = this.target(region);
     const path = `${target.basePath}/${encodeKeyPath(req.key)}`;
     const query = req.query ?? {};
     const headers = signRequest({
       method: req.method, host: target.host, path, query, region, credentials,
+      ...(session ? { service: 's3express', sessionTokenHeader: 'x-amz-s3session-token' as const } : {}),
       headers: { ...req.headers, ...(req.body ? { 'content-length': String(req.body.length) } : {}) },
       payloadHash: req.body ? sha256Hex(req.body) : EMPTY_SHA256,
       now: new Date(Date.now() + this.clockOffsetMs),
@@ -97,6 +116,42 @@ export class S3Http implements ObjectClient {
       protocol: target.protocol, hostname: target.hostname, port: target.port, host: target.host,
       path: `${path}${queryString(query)}`, method: req.method, headers, body: req.body, signal: req.signal,
     });
+  }
+
+  /** CreateSession on the directory bucket (ReadWrite: the agent writes reports and markers): the answer's XML. */
+  private async createSession(): Promise<string> {
+    const signal = AbortSignal.timeout(30_000);
+    try {
+      const res = await sendWithRetries({
+        signal, retryBaseMs: this.retryBaseMs,
+        attempt: async () => {
+          const credentials = await this.credentials();
+          const target = this.target(this.region);
+          const path = `${target.basePath}/`;
+          const query = { session: '' };
+          const headers = signRequest({
+            method: 'GET', host: target.host, path, query, region: this.region, credentials, service: 's3express',
+            headers: { 'x-amz-create-session-mode': 'ReadWrite' }, payloadHash: EMPTY_SHA256,
+            now: new Date(Date.now() + this.clockOffsetMs),
+          });
+          headers['user-agent'] = `herd/${VERSION}`;
+          return this.connections.request({
+            protocol: target.protocol, hostname: target.hostname, port: target.port, host: target.host,
+            path: `${path}${queryString(query)}`, method: 'GET', headers, signal,
+          });
+        },
+        onError: (error) => { if (isClockSkew(error)) this.learnClock(error); },
+      });
+      let xml = '';
+      for await (const chunk of res.body) {
+        xml += (chunk as Buffer).toString('utf8');
+        if (xml.length > 64 * 1024) throw new Error('an answer larger than 64 KiB');
+      }
+      return xml;
+    } catch (err) {
+      const what = err instanceof HttpResponseError ? `${err.name} (HTTP ${err.$metadata.httpStatusCode}): ${err.message}` : (err as Error).message;
+      throw new CreateSessionError(`directory bucket ${this.source.bucket}: CreateSession failed: ${what}`, { cause: err });
+    }
   }
 
   private learnClock(err: HttpResponseError): void {
@@ -111,6 +166,17 @@ export class S3Http implements ObjectClient {
 function queryString(query: Readonly<Record<string, string>>): string {
   const pairs = Object.entries(query).map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`);
   return pairs.length > 0 ? `?${pairs.join('&')}` : '';
+}
+
+/** A directory bucket that refused to give the agent a session: not retried as a refused session. */
+export class CreateSessionError extends Error {
+  override readonly name = 'CreateSessionError';
+}
+
+/** An object request refused for its session: 403, or 400 ExpiredToken (S3's answer for an expired token). */
+function isSessionRefusal(err: unknown): boolean {
+  if (!(err instanceof HttpResponseError)) return false;
+  return err.$metadata.httpStatusCode === 403 || err.name === 'ExpiredToken';
 }
 
 /** AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS (the SDK's service-specific endpoints). */

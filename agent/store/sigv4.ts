@@ -23,8 +23,13 @@ export interface SignInput {
   /** Hex SHA-256 of the body (EMPTY_SHA256 for none). */
   payloadHash: string;
   region: string;
-  /** The service signed for (default s3; S3 alone also gets the x-amz-content-sha256 header). */
+  /** The service signed for (default s3; s3 and s3express also get the x-amz-content-sha256 header). */
   service?: string;
+  /**
+   * The header that carries credentials.sessionToken, signed: x-amz-security-token (default),
+   * or x-amz-s3session-token for a directory bucket's session (the SDK's signWithCredentials).
+   */
+  sessionTokenHeader?: 'x-amz-security-token' | 'x-amz-s3session-token';
   credentials: Credentials;
   now: Date;
 }
@@ -41,8 +46,8 @@ export function signRequest(input: SignInput): Record<string, string> {
     ...input.headers,
     host: input.host,
     'x-amz-date': amzDate,
-    ...(service === 's3' ? { 'x-amz-content-sha256': input.payloadHash } : {}),
-    ...(input.credentials.sessionToken ? { 'x-amz-security-token': input.credentials.sessionToken } : {}),
+    ...(service === 's3' || service === 's3express' ? { 'x-amz-content-sha256': input.payloadHash } : {}),
+    ...(input.credentials.sessionToken ? { [input.sessionTokenHeader ?? 'x-amz-security-token']: input.credentials.sessionToken } : {}),
   };
   const names = Object.keys(headers).map((n) => n.toLowerCase()).sort();
   const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));

@@ -182,6 +182,21 @@ describe('bucket, prefix, role, replicas and partition', () => {
     expect(statement(policy, 'MissingObjectsAnswer404Not403').Resource).toEqual(['arn:aws:s3:::primary', 'arn:aws:s3:::replica-eu']);
   });
 
+  it('a directory bucket, first or replica, gets s3express:CreateSession in the instance and publisher policies', () => {
+    const input = { bucket: 'fleet--use1-az4--x-s3', role: 'web', replicaBuckets: ['fleet-standard', 'eu--euw1-az1--x-s3'], partition: 'aws-cn' };
+    for (const policy of [instancePolicy(input), publisherPolicy(input)]) {
+      expect(statement(policy, 'SessionsOfDirectoryBuckets')).toEqual({
+        Sid: 'SessionsOfDirectoryBuckets', Effect: 'Allow', Action: ['s3express:CreateSession'],
+        Resource: ['arn:aws-cn:s3express:*:*:bucket/fleet--use1-az4--x-s3', 'arn:aws-cn:s3express:*:*:bucket/eu--euw1-az1--x-s3'],
+      });
+    }
+    const standard = { bucket: 'fleet-standard', role: 'web', replicaBuckets: ['fleet--x-s3'] };
+    for (const policy of [instancePolicy(standard), publisherPolicy(standard)]) {
+      expect(policy.Statement.flatMap((s) => s.Action).filter((a) => a.startsWith('s3express:'))).toEqual([]);
+    }
+    expect(iamPolicies({ ...input, which: 'both' }).text).toContain('# s3express:CreateSession: on a directory bucket a session may read and write any object');
+  });
+
   it('names the partition in every ARN', () => {
     const policy = publisherPolicy({ bucket: 'b-1', role: 'web', partition: 'aws-cn' });
     const resources = policy.Statement.flatMap((s) => s.Resource);
