@@ -33,6 +33,16 @@ const mb = (b) => (b === undefined || b === null || Number.isNaN(b) ? 'n/a' : (b
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const EMPTY = 'an empty bundle (what every row below pays to load a bundle)';
 
+/** The SHA-256 class @smithy/signature-v4 takes, over node:crypto (hashes, and HMACs given a secret). */
+async function nodeSha256() {
+  const { createHash, createHmac } = await import('node:crypto');
+  return class Sha256 {
+    constructor(secret) { this.h = secret ? createHmac('sha256', secret) : createHash('sha256'); }
+    update(d) { this.h.update(d); }
+    async digest() { return new Uint8Array(this.h.digest()); }
+  };
+}
+
 /**
  * What the child does for each row: import, then use it the way herd does (a client built, a
  * request signed, a logger created), so lazily loaded parts count too. `env.STORE` is a local
@@ -68,24 +78,14 @@ const LOADERS = {
   },
   '@smithy/signature-v4 (one request signed)': async () => {
     const { SignatureV4 } = await import('@smithy/signature-v4');
-    const { createHash, createHmac } = await import('node:crypto');
-    class Sha256 {
-      constructor(secret) { this.h = secret ? createHmac('sha256', secret) : createHash('sha256'); }
-      update(d) { this.h.update(d); }
-      async digest() { return new Uint8Array(this.h.digest()); }
-    }
+    const Sha256 = await nodeSha256();
     const signer = new SignatureV4({ service: 's3', region: 'us-east-1', sha256: Sha256, credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, uriEscapePath: false, applyChecksum: true });
     keep(signer, await signer.sign({ method: 'GET', protocol: 'http:', hostname: 'localhost', path: '/b/k', headers: { host: 'localhost' }, query: {} }));
   },
   '@aws-sdk/credential-provider-node (env) + @smithy/signature-v4 (one request signed)': async () => {
     const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
     const { SignatureV4 } = await import('@smithy/signature-v4');
-    const { createHash, createHmac } = await import('node:crypto');
-    class Sha256 {
-      constructor(secret) { this.h = secret ? createHmac('sha256', secret) : createHash('sha256'); }
-      update(d) { this.h.update(d); }
-      async digest() { return new Uint8Array(this.h.digest()); }
-    }
+    const Sha256 = await nodeSha256();
     const signer = new SignatureV4({ service: 's3', region: 'us-east-1', sha256: Sha256, credentials: defaultProvider(), uriEscapePath: false, applyChecksum: true });
     keep(signer, await signer.sign({ method: 'GET', protocol: 'http:', hostname: 'localhost', path: '/b/k', headers: { host: 'localhost' }, query: {} }));
   },

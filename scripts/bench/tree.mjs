@@ -7,29 +7,10 @@
 import { createCipheriv } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+// The same seeded random source as the fleet simulation (mulberry32), for sizes and words.
+import { mulberry32 } from './scale-events.ts';
 
 export const TREE_VERSION = 1;
-
-/** mulberry32: small, fast, good enough to pick sizes and words. */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `n` incompressible bytes, a pure function of `seed` (AES-128-CTR over zeros). */
-export function noiseBytes(seed, n) {
-  const key = Buffer.alloc(16);
-  key.writeUInt32LE(seed >>> 0, 0);
-  key.write('herd-bench', 4);
-  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
-  return Buffer.concat([cipher.update(Buffer.alloc(n)), cipher.final()]);
-}
 
 const WORDS = (
   'const let var function return if else for while of in new this await async import export from default class ' +
@@ -80,7 +61,7 @@ function semiCompressible(rand, seed, n) {
  * ~7,000 files per 150 MB; 30% of the bytes in small text, 40% medium, 30% large binary.
  */
 export function planTree({ sizeMb, seed = 42 }) {
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const total = sizeMb * 1024 * 1024;
   const files = Math.max(200, Math.round((7000 * sizeMb) / 150));
   const large = Math.max(2, Math.round((6 * sizeMb) / 150));
@@ -113,7 +94,7 @@ const RUN_SPEC = { command: ['node', '-e', 'require("http").createServer((q,s)=>
 /** Write the planned tree into `dir` (created; must not exist). Returns file count and bytes. */
 export function writeTree(dir, { sizeMb, seed = 42, extraFileMb = 0 }) {
   const plan = planTree({ sizeMb, seed });
-  const rand = prng(seed ^ 0x5eed);
+  const rand = mulberry32(seed ^ 0x5eed);
   const corpus = makeCorpus(rand, 4 * 1024 * 1024);
   let bytes = 0;
   mkdirSync(dir, { recursive: false });
