@@ -83,3 +83,9 @@ export function describeError(err: unknown): string {
 export function exitCodeOf(err: unknown): ExitCode {
   return err instanceof HerdError ? err.exitCode : 1;
 }
+
+/** Prints why a command failed as `herd: ...` on stderr and returns its exit code. */
+export function reportFailure(err: unknown): ExitCode {
+  process.stderr.write(`herd: ${describeError(err)}\n`);
+  return exitCodeOf(err);
+}

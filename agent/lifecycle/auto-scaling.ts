@@ -45,7 +45,7 @@ export class AutoScalingHooks {
 
   /** Completes `hook` for this instance. An action that is no longer open (timed out, completed) is logged and taken as done. */
   async complete(hook: string, result: HookResult): Promise<void> {
-    const { CompleteLifecycleActionCommand } = await import('@aws-sdk/client-auto-scaling');
+    const { CompleteLifecycleActionCommand } = await import('./sdk-auto-scaling.ts');
     const group = await this.groupName();
     try {
       await (await this.sdk()).send(new CompleteLifecycleActionCommand({
@@ -64,7 +64,7 @@ export class AutoScalingHooks {
   /** Keeps `hook` from timing out while the first boot is slow: heartbeats while `pending()` and `signal` has not aborted. Never throws. */
   async keepAlive(hook: string, input: { clock: Clock; signal: AbortSignal; pending: () => boolean }): Promise<void> {
     const { clock, signal } = input;
-    const { DescribeLifecycleHooksCommand, RecordLifecycleActionHeartbeatCommand } = await import('@aws-sdk/client-auto-scaling');
+    const { DescribeLifecycleHooksCommand, RecordLifecycleActionHeartbeatCommand } = await import('./sdk-auto-scaling.ts');
     let interval = DEFAULT_HEARTBEAT_MS;
     try {
       const out = await (await this.sdk()).send(new DescribeLifecycleHooksCommand({ AutoScalingGroupName: await this.groupName(), LifecycleHookNames: [hook] }));
@@ -88,7 +88,7 @@ export class AutoScalingHooks {
   /** The instance's Auto Scaling group, asked once (DescribeAutoScalingInstances by instance id). */
   private groupName(): Promise<string> {
     this.group ??= (async () => {
-      const { DescribeAutoScalingInstancesCommand } = await import('@aws-sdk/client-auto-scaling');
+      const { DescribeAutoScalingInstancesCommand } = await import('./sdk-auto-scaling.ts');
       const out = await (await this.sdk()).send(new DescribeAutoScalingInstancesCommand({ InstanceIds: [this.input.instanceId] }));
       const name = out.AutoScalingInstances?.[0]?.AutoScalingGroupName;
       if (!name) throw new LifecycleHookError(`instance ${this.input.instanceId} is in no Auto Scaling group; autoScaling hooks cannot be completed`);
@@ -101,7 +101,7 @@ export class AutoScalingHooks {
   }
 
   private sdk(): Promise<AutoScalingClient> {
-    this.client ??= this.input.makeClient?.(this.input.region) ?? import('@aws-sdk/client-auto-scaling').then(
+    this.client ??= this.input.makeClient?.(this.input.region) ?? import('./sdk-auto-scaling.ts').then(
       ({ AutoScalingClient: Client }) => new Client({ region: this.input.region, maxAttempts: 3 }),
     );
     return this.client;

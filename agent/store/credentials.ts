@@ -108,7 +108,7 @@ function sdkChain(region: string): CredentialSource {
   const regionOf = () => Promise.resolve(region);
   let chain: Promise<(options: never) => Promise<Credentials>> | undefined;
   return async () => {
-    chain ??= import('@aws-sdk/credential-provider-node')
+    chain ??= import('./sdk-credential-chain.ts')
       .then(({ defaultProvider }) => defaultProvider({ parentClientConfig: { region: regionOf } }) as (options: never) => Promise<Credentials>);
     return (await chain)({ callerClientConfig: { region: regionOf } } as never);
   };

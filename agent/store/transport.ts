@@ -119,7 +119,7 @@ export function httpTransport(client: ObjectClient): StoreTransport {
 
 /** Over an SDK client; its commands are loaded on first use, like the client itself was. */
 export function sdkTransport(client: S3Client, bucket: string): StoreTransport {
-  const sdk = () => import('@aws-sdk/client-s3');
+  const sdk = () => import('./sdk-s3-commands.ts');
   return {
     async get(key, opts) {
       const { GetObjectCommand } = await sdk();

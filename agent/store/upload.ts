@@ -14,7 +14,7 @@ export interface UploadInput {
 }
 
 export async function uploadFile(input: UploadInput): Promise<void> {
-  const { Upload } = await import('@aws-sdk/lib-storage');
+  const { Upload } = await import('./sdk-upload.ts');
   const upload = new Upload({
     client: input.client,
     params: {

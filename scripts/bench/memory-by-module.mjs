@@ -33,7 +33,10 @@ const mb = (b) => (b === undefined || b === null || Number.isNaN(b) ? 'n/a' : (b
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const EMPTY = 'an empty bundle (what every row below pays to load a bundle)';
 
-/** The SHA-256 class @smithy/signature-v4 takes, over node:crypto (hashes, and HMACs given a secret). */
+/**
+ * The SHA-256 class @smithy/signature-v4 takes, over node:crypto (hashes, and HMACs given a
+ * secret). Self-contained: its source is copied into each row's bundle with the loaders.
+ */
 async function nodeSha256() {
   const { createHash, createHmac } = await import('node:crypto');
   return class Sha256 {
@@ -96,10 +99,6 @@ const LOADERS = {
     const k = createHmac('sha256', `AWS4${creds.secretAccessKey}`).update('20260101').digest();
     keep(creds, createHmac('sha256', k).update(createHash('sha256').update('GET\n/b/k').digest('hex')).digest('hex'));
   },
-  '@aws-sdk/ec2-metadata-service (a client)': async () => {
-    const { MetadataService } = await import('@aws-sdk/ec2-metadata-service');
-    keep(new MetadataService({ endpoint: 'http://127.0.0.1:9', retries: 0 }));
-  },
   'zod (a schema parsed)': async () => {
     const { z } = await import('zod');
     const s = z.strictObject({ a: z.string().regex(/^x/), b: z.number().int().min(1), c: z.iso.datetime() });
@@ -127,10 +126,6 @@ const LOADERS = {
     const w = watch(PROBE, { ignoreInitial: true });
     await new Promise((r) => w.once('ready', r));
     keep(w);
-  },
-  'execa (one run of `true`)': async () => {
-    const { execa } = await import('execa');
-    await execa('true');
   },
   'node:child_process (one run of `true`)': async () => {
     const { execFile } = await import('node:child_process');
@@ -190,6 +185,8 @@ async function rowBundle(name, { work, herd }) {
   const entry = join(work, `entry-${Math.random().toString(36).slice(2)}.mjs`);
   await writeFile(entry, [
     'const kept = [];', 'const keep = (...things) => kept.push(...things);', `const PROBE = ${JSON.stringify(PROBE)};`,
+    // Loaders are copied into the row's bundle as source text, so what they share goes too.
+    nodeSha256.toString(),
     `const loaders = [${loaders.map((f) => f.toString().replaceAll('__HERD_ROOT__', ROOT)).join(',\n')}];`,
     'export default async function load() { for (const l of loaders) await l(); }',
   ].join('\n'));
