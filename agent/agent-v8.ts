@@ -1,11 +1,30 @@
-// V8 settings for the agent process alone, made before its code is compiled. The agent runs
-// for months on every instance and mostly waits, so it gives up speed it does not need for
-// memory: no optimizing or baseline compilers (the interpreter only), and V8's
-// optimize-for-size heuristics. An idle agent keeps 3.6 MB less (npm run bench, Node 24.21);
-// its own pulls take longer (docs/agent.md gives the figures). The operator commands, `herd
-// pull` included, keep V8's defaults.
-const AGENT_V8_FLAGS = '--optimize-for-size --no-opt --no-maglev --no-sparkplug --max-lazy';
+// V8 settings for the agent process alone. The agent runs for months on every instance and
+// mostly waits, so it gives up speed it does not need for memory. Under `node herd.mjs`: V8's
+// lite mode (the interpreter only, no executable memory, optimize-for-size heuristics),
+// which V8 takes only at start-up, so a plain `herd agent` started without it replaces itself
+// (execve: same pid, so systemd sees one process) with itself started with it. The single
+// executable does not: lite mode would reject the code it carries compiled (useCodeCache,
+// scripts/sea.mjs) and end up larger; it takes the flags V8 still accepts at run time, as
+// `node herd.mjs` does when it cannot be replaced. Idle agents keep 2.5 to 6 MB less (npm run
+// bench, Node 24.21); their own pulls take longer (docs/agent.md has the figures). The
+// operator commands, `herd pull` included, keep V8's defaults.
+const LITE_MODE = '--lite-mode';
+const RUNTIME_FLAGS = '--optimize-for-size --no-opt --no-maglev --no-sparkplug --max-lazy';
 
-export function setAgentV8Flags(): void {
-  process.getBuiltinModule('node:v8').setFlagsFromString(AGENT_V8_FLAGS);
+/**
+ * Replaces `node herd.mjs agent ...` with the same command in V8's lite mode, unless it runs
+ * in it already. Returns when it does, or when the process is not replaced; then it sets what
+ * V8 still takes at run time.
+ */
+export function enterLiteMode(): void {
+  if (process.execArgv.includes(LITE_MODE)) return;
+  try {
+    if (process.execve === undefined) throw new Error('no process.execve');
+    if (!process.getBuiltinModule('node:sea').isSea()) {
+      process.execve(process.execPath, [process.execPath, ...process.execArgv, LITE_MODE, ...process.argv.slice(1)], process.env);
+    }
+  } catch {
+    // Not replaceable here (process.execve is Linux and macOS only): the agent runs as it is.
+  }
+  process.getBuiltinModule('node:v8').setFlagsFromString(RUNTIME_FLAGS);
 }

@@ -4,7 +4,7 @@
 // they use. Anything else, `herd agent --help` too, goes to the full CLI (main.ts). Exiting
 // explicitly keeps idle keep-alive sockets from holding the process open. No top-level
 // await: the executable embeds this as CommonJS (scripts/sea.mjs).
-import { setAgentV8Flags } from './agent-v8.ts';
+import { enterLiteMode } from './agent-v8.ts';
 import { reportFailure } from './errors.ts';
 import { loadCli } from './load-cli.ts';
 
@@ -19,7 +19,7 @@ export function plainAgentFlags(args: string[]): { config?: string } | null {
 }
 
 async function runAgentAlone(flags: { config?: string }): Promise<number> {
-  setAgentV8Flags();
+  enterLiteMode();
   try {
     const { runAgent } = await import('./commands/agent-run.ts');
     return await runAgent(flags);

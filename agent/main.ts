@@ -8,7 +8,7 @@ import { agentConfigSchema, agentSourceFromFlags, configFilePath, loadConfig, so
 import { reportFailure } from './errors.ts';
 import { numberFlag, parseFlag } from './flags.ts';
 import { createLogger, type Logger } from './log.ts';
-import { setAgentV8Flags } from './agent-v8.ts';
+import { enterLiteMode } from './agent-v8.ts';
 import { createOutput, formatBytes, actor } from './commands/output.ts';
 import { DEFAULT_KEY_NAME, DEFAULT_STALE_AFTER_S } from './commands/defaults.ts';
 import { ObjectStore } from './store/object-store.ts';
@@ -51,7 +51,7 @@ export function buildProgram(): Command {
     .description('run the agent: learn the role, fetch and run its release, serve /healthz')
     .option('--config <file>', 'agent config file (default /etc/herd/agent.json; HERD_* variables override)')
     .action(async (flags: { config?: string }) => {
-      setAgentV8Flags();
+      enterLiteMode();
       const { runAgent } = await import('./commands/agent-run.ts');
       await runAgent(flags);
     });
