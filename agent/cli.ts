@@ -7,16 +7,7 @@
 import { enterLiteMode } from './agent-v8.ts';
 import { reportFailure } from './errors.ts';
 import { loadCli } from './load-cli.ts';
-
-/** `agent`, `agent --config FILE` or `agent --config=FILE` as { config? }; null for anything else. */
-export function plainAgentFlags(args: string[]): { config?: string } | null {
-  if (args[0] !== 'agent') return null;
-  const rest = args.slice(1);
-  if (rest.length === 0) return {};
-  if (rest.length === 1 && rest[0]?.startsWith('--config=') && rest[0].length > '--config='.length) return { config: rest[0].slice('--config='.length) };
-  if (rest.length === 2 && rest[0] === '--config' && rest[1] !== undefined && !rest[1].startsWith('-')) return { config: rest[1] };
-  return null;
-}
+import { plainAgentFlags } from './plain-agent.ts';
 
 async function runAgentAlone(flags: { config?: string }): Promise<number> {
   enterLiteMode();
@@ -28,6 +19,15 @@ async function runAgentAlone(flags: { config?: string }): Promise<number> {
   }
 }
 
-const agentFlags = plainAgentFlags(process.argv.slice(2));
-const exitCode = agentFlags ? runAgentAlone(agentFlags) : loadCli().then(({ main }) => main(process.argv));
+/** `herd install-bundle`, the agent's own child (bundle/install-child.ts): loads no more than it needs either. */
+async function installBundleChild(request: string | undefined): Promise<number> {
+  const { runInstallChild } = await import('./bundle/install-child.ts');
+  return runInstallChild(request);
+}
+
+const args = process.argv.slice(2);
+const agentFlags = plainAgentFlags(args);
+const exitCode = agentFlags ? runAgentAlone(agentFlags)
+  : args[0] === 'install-bundle' ? installBundleChild(args[1])
+    : loadCli().then(({ main }) => main(process.argv));
 void exitCode.then((code) => process.exit(code));

@@ -1,6 +1,7 @@
 // `herd agent`: load the config, start the agent, stop it on SIGTERM or SIGINT. Reached from
 // the full CLI (main.ts) and from the entry point's short path (entry.ts), which never loads
 // the operator commands.
+import { childInstaller } from '../bundle/install-in-child.ts';
 import { Agent } from '../daemon/index.ts';
 import { configFilePath, loadConfig } from '../config.ts';
 import { describeError } from '../errors.ts';
@@ -14,7 +15,7 @@ export async function runAgent(flags: { config?: string }): Promise<never> {
   const log = createLogger({ level: config.logLevel, fd: 1 });
   const agent = new Agent({
     config, log, version: VERSION, baseEnv: hostEnvForApp(), reloadConfig: load,
-    configFile: configFilePath(flags.config),
+    configFile: configFilePath(flags.config), install: childInstaller(),
   });
   const stop = (signal: string) => {
     void agent.stop(signal).then(() => process.exit(0), (err) => {

@@ -78,6 +78,7 @@ async function fetch(ctx: Context, id: string): Promise<Outcome> {
         const result = await fetchRelease({
           store, dataDir: parts.dataDir, role: parts.identity.role, releaseId: id, limits: parts.config.limits, log: ctx.log,
           trustedKeys: parts.config.trustedKeys, onBytes: (n) => metrics.fetchBytes.inc(n),
+          ...(ctx.install ? { install: ctx.install } : {}),
         });
         metrics.fetches.inc({ result: result.fetched ? 'fetched' : 'cached' });
       } catch (err) {

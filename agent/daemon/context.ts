@@ -8,6 +8,7 @@ import type { AutoScalingHooks } from '../lifecycle/auto-scaling.ts';
 import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import type { DataDir } from '../releases/data-dir.ts';
+import type { InstallBundle } from '../releases/fetch-release.ts';
 import type { LocalState } from '../releases/state.ts';
 import type { Judged, TrustRecord } from '../signing/channel-trust.ts';
 import type { TrustedKey } from '../signing/keys.ts';
@@ -59,4 +60,6 @@ export interface Context {
   log: Logger;
   /** Aborts when the agent stops: drains and waits end early. */
   stopping: AbortSignal;
+  /** How bundles are installed; absent: in this process. */
+  install?: InstallBundle;
 }

@@ -23,6 +23,7 @@ import { ReconcileLoop, type PassOutcome } from './loop.ts';
 import { observe } from './observe.ts';
 import { passOutcome } from './outcome.ts';
 import { buildParts } from './parts.ts';
+import type { InstallBundle } from '../releases/fetch-release.ts';
 import { Reporter } from './reporter.ts';
 import { reportOf, statusOf, type AgentView } from './views.ts';
 
@@ -37,6 +38,8 @@ export interface AgentInput {
   configFile?: string;
   reloadConfig?: () => AgentConfig;
   clock?: Clock;
+  /** How bundles are installed (the CLI's agent: in a child process); default in this process. */
+  install?: InstallBundle;
 }
 
 export class Agent {
@@ -158,6 +161,7 @@ export class Agent {
     return {
       parts: this.parts as Parts, memory: this.memory, conditions: this.conditions, metrics: this.metrics,
       clock: this.clock, log: this.input.log, stopping: this.loop.stopping,
+      ...(this.input.install ? { install: this.input.install } : {}),
     };
   }
 

@@ -10,7 +10,8 @@ import type { Readable } from 'node:stream';
 import type { AgentConfig } from '../config.ts';
 import { describeError, HerdError, IntegrityError, StoreError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { installBundle } from '../bundle/install.ts';
+import type { InstallInput } from '../bundle/install.ts';
+import type { ExtractResult } from '../bundle/extract-sink.ts';
 import { parseTrustedKeys, type TrustedKey } from '../signing/keys.ts';
 import { verifySignature } from '../signing/signature.ts';
 import type { ObjectStore } from '../store/object-store.ts';
@@ -32,7 +33,14 @@ export interface FetchReleaseInput {
    * runs only with a valid signature by one of them; when empty or absent, unsigned releases run.
    */
   trustedKeys: readonly string[];
+  /** How a bundle is verified and extracted; default in this process (bundle/install.ts). */
+  install?: InstallBundle;
 }
+
+export type InstallBundle = (input: InstallInput) => Promise<ExtractResult>;
+
+/** bundle/install.ts, loaded when first used: an agent that installs in a child never loads tar. */
+const installHere: InstallBundle = async (input) => (await import('../bundle/install.ts')).installBundle(input);
 
 /** The signature object's bytes, kept beside manifest.json so the release can be checked again from disk. */
 export const SIGNATURE_FILE = 'manifest.json.sig';
@@ -149,7 +157,7 @@ async function installOne(input: FetchReleaseInput & { ref: BlobRef; label: 'cod
     } else {
       body = (await input.store.getBlobStream(ref.digest)).body;
     }
-    await installBundle({
+    await (input.install ?? installHere)({
       body,
       expected: ref,
       maxBundleBytes: limits.maxBundleBytes,

@@ -89,6 +89,17 @@ describe('an instance boots from S3', () => {
     const metrics = (await get(`http://127.0.0.1:${healthPort}/metrics`)).body;
     expect(metrics).toMatch(/^herd_app_healthy 1$/m);
     expect(metrics).toMatch(/herd_release_info\{release="v1"\} 1/);
+    expect(metrics).toMatch(/^process_resident_memory_bytes \d+$/m);
+    expect(metrics).toMatch(/^process_cpu_seconds_total [\d.e-]+$/m);
+    expect(metrics).toMatch(/^nodejs_heap_size_used_bytes \d+$/m);
+  });
+
+  it('runs itself in V8\'s lite mode, as the same process systemd started', async () => {
+    const cmdline = (await readFile(`/proc/${agent.child.pid}/cmdline`, 'utf8')).split('\0');
+    expect(cmdline).toContain('--lite-mode');
+    expect(cmdline.slice(-4, -1)).toEqual(['agent', '--config', expect.stringMatching(/agent\.json$/)]);
+    // The bundle it fetched was installed by a child of its own, now gone; the log says so.
+    expect(agent.lines.some((l) => l.msg === 'bundle verified and extracted' && l.pid !== agent.child.pid && l.release === 'v1')).toBe(true);
   });
 
   it('writes its report to the store', async () => {

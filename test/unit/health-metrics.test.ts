@@ -14,6 +14,19 @@ describe('createMetrics', () => {
     expect(await globalRegistry.getSingleMetric('herd_app_healthy')).toBeUndefined();
   });
 
+  it('counts the process\'s CPU time, user and system, and the process metrics an operator charts', async () => {
+    const metrics = createMetrics();
+    const value = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1]);
+    const before = await value('process_cpu_seconds_total');
+    const until = Date.now() + 60;
+    while (Date.now() < until) Math.sqrt(Math.random());
+    const after = await value('process_cpu_seconds_total');
+    expect(after).toBeGreaterThan(before);
+    expect(await value('process_cpu_user_seconds_total')).toBeGreaterThan(0);
+    expect(await value('process_start_time_seconds')).toBeGreaterThan(1.7e9);
+    expect(await value('process_open_fds')).toBeGreaterThan(2);
+  });
+
   it('lets two agents live in one process without clashing', async () => {
     const a = createMetrics();
     const b = createMetrics();
