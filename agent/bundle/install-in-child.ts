@@ -35,6 +35,11 @@ async function installInChild(input: InstallInput, command: (args: string[]) => 
   const request: InstallRequest = { ...rest, logLevel: log.level, logBindings };
   const [program, args] = command(['install-bundle', JSON.stringify(request)]);
   const child = spawn(program, args, { stdio: ['pipe', 'inherit', 'inherit', 'pipe'] });
+  // An agent that exits (a stop in the middle of a fetch) takes its installer with it; one
+  // killed outright closes its stdin, and the child ends on the short bundle.
+  const stopChild = () => child.kill('SIGKILL');
+  process.once('exit', stopChild);
+  void new Promise((resolve) => child.once('close', resolve)).then(() => process.off('exit', stopChild));
   const outcome = readOutcome(child.stdio[3] as NodeJS.ReadableStream);
   const exited = new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);

@@ -19,6 +19,7 @@ class Verifier extends Transform {
   readonly #limit: number;
   readonly #hash = createHash('sha256');
   #bytes = 0;
+  #last: Buffer | null = null;
 
   constructor(input: VerifierInput) {
     super({ readableHighWaterMark: 1 << 18, writableHighWaterMark: 1 << 18 });
@@ -34,6 +35,15 @@ class Verifier extends Transform {
     }
     this.#bytes += chunk.length;
     this.#hash.update(chunk);
+    // The chunk that completes the blob goes on only at the end, once no byte more came and
+    // the digest checks out: a changed blob is refused for its digest, before gunzip
+    // downstream can trip over the trailer first (which one spoke first used to depend on
+    // how the bytes were chunked).
+    if (this.#bytes === this.#expected.size) {
+      this.#last = chunk;
+      callback();
+      return;
+    }
     callback(null, chunk);
   }
 
@@ -44,12 +54,19 @@ class Verifier extends Transform {
       callback(new IntegrityError(`blob ${digest}: expected ${size} bytes, got ${this.#bytes}${why}`));
       return;
     }
-    const got = formatDigest(this.#hash);
-    if (got !== digest) {
-      callback(new IntegrityError(`blob digest mismatch: expected ${digest}, got ${got} (${size} bytes)`));
+    const refused = this.#digestMismatch();
+    if (refused) {
+      callback(refused);
       return;
     }
+    if (this.#last) this.push(this.#last);
     callback();
+  }
+
+  #digestMismatch(): IntegrityError | null {
+    const { digest, size } = this.#expected;
+    const got = formatDigest(this.#hash);
+    return got === digest ? null : new IntegrityError(`blob digest mismatch: expected ${digest}, got ${got} (${size} bytes)`);
   }
 
   #tooLarge(atLeast: number): string {

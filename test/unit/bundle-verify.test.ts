@@ -96,3 +96,21 @@ describe('createVerifier', () => {
     expect(err).toBeUndefined();
   });
 });
+
+describe('the verifier in front of gunzip', () => {
+  it('refuses a gzip whose trailer was changed for its digest, even when it arrives in one chunk', async () => {
+    const { gzipSync, createGunzip } = await import('node:zlib');
+    const { createHash } = await import('node:crypto');
+    const { Readable, Writable } = await import('node:stream');
+    const { pipeline } = await import('node:stream/promises');
+    const good = gzipSync(Buffer.from('hello, herd\n'.repeat(100)));
+    const expected = { digest: `sha256:${createHash('sha256').update(good).digest('hex')}`, size: good.length };
+    const bad = Buffer.from(good);
+    const crcAt = bad.length - 8; // gzip's trailer: CRC-32, then the size
+    bad.writeUInt8(bad.readUInt8(crcAt) ^ 0xff, crcAt);
+    const sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
+    const err = await pipeline(Readable.from([bad]), createVerifier({ expected, maxBytes: 1 << 20 }), createGunzip(), sink).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(String(err)).toContain('blob digest mismatch');
+  });
+});
