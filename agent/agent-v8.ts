@@ -9,7 +9,7 @@
 // the run-time flags keep 3.6 MB less, lite mode 2.4 MB less again. The agent's own work is
 // light; extraction runs in a child with V8's defaults (bundle/install-in-child.ts), and the
 // operator commands, `herd pull` included, keep them too.
-const LITE_MODE = '--lite-mode';
+export const LITE_MODE = '--lite-mode';
 const RUNTIME_FLAGS = '--optimize-for-size --no-opt --no-maglev --no-sparkplug --max-lazy';
 
 /**

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
+import { LITE_MODE } from '../agent-v8.ts';
 import { HerdError, IntegrityError, StoreError, UnsafeArchiveError } from '../errors.ts';
 import type { InstallInput } from './install.ts';
 import type { InstallOutcome, InstallRequest } from './install-child.ts';
@@ -15,7 +16,7 @@ import type { ExtractResult } from './extract-sink.ts';
 /** The argv that runs `herd <args>` with this process's own executable, without lite mode. */
 export function herdCommand(args: string[]): [string, string[]] {
   const executable = process.getBuiltinModule('node:sea').isSea();
-  const nodeArgs = executable ? [] : [...process.execArgv.filter((a) => a !== '--lite-mode'), process.argv[1] as string];
+  const nodeArgs = executable ? [] : [...process.execArgv.filter((a) => a !== LITE_MODE), process.argv[1] as string];
   return [process.execPath, [...nodeArgs, ...args]];
 }
 
@@ -34,17 +35,17 @@ async function installInChild(input: InstallInput, command: (args: string[]) => 
   const { pid: _pid, ...logBindings } = log.bindings();
   const request: InstallRequest = { ...rest, logLevel: log.level, logBindings };
   const [program, args] = command(['install-bundle', JSON.stringify(request)]);
+  // fd 3 carries the outcome (install-child.ts, OUTCOME_FD).
   const child = spawn(program, args, { stdio: ['pipe', 'inherit', 'inherit', 'pipe'] });
   // An agent that exits (a stop in the middle of a fetch) takes its installer with it; one
   // killed outright closes its stdin, and the child ends on the short bundle.
   const stopChild = () => child.kill('SIGKILL');
   process.once('exit', stopChild);
-  void new Promise((resolve) => child.once('close', resolve)).then(() => process.off('exit', stopChild));
   const outcome = readOutcome(child.stdio[3] as NodeJS.ReadableStream);
   const exited = new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code) => resolve(code));
-  });
+  }).finally(() => process.off('exit', stopChild));
   try {
     // EPIPE when the child refuses the bundle and exits early: its outcome says why.
     await pipeline(body, child.stdin as NodeJS.WritableStream).catch((err: NodeJS.ErrnoException) => {

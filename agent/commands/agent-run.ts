@@ -1,5 +1,5 @@
 // `herd agent`: load the config, start the agent, stop it on SIGTERM or SIGINT. Reached from
-// the full CLI (main.ts) and from the entry point's short path (entry.ts), which never loads
+// the full CLI (main.ts) and from the entry point's short path (cli.ts), which never loads
 // the operator commands.
 import { childInstaller } from '../bundle/install-in-child.ts';
 import { Agent } from '../daemon/index.ts';
