@@ -121,11 +121,9 @@ const LOADERS = {
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
     keep(registry, new Gauge({ name: 'g', help: 'g', registers: [registry] }), await registry.metrics());
   },
-  'chokidar (watching one file)': async () => {
-    const { watch } = await import('chokidar');
-    const w = watch(PROBE, { ignoreInitial: true });
-    await new Promise((r) => w.once('ready', r));
-    keep(w);
+  'node:fs watchFile (polling one file, as agent/config-watch.ts)': async () => {
+    const { watchFile } = await import('node:fs');
+    watchFile(PROBE, { interval: 1000, persistent: false }, () => {});
   },
   'node:child_process (one run of `true`)': async () => {
     const { execFile } = await import('node:child_process');
@@ -147,7 +145,7 @@ const AGENT_PARTS = [
   'zod/mini as herd takes it (agent/zod.ts: by name; the same schema)',
   'pino (a logger, one line to /dev/null)',
   'prom-client (a registry, collectDefaultMetrics, rendered once)',
-  'chokidar (watching one file)',
+  'node:fs watchFile (polling one file, as agent/config-watch.ts)',
   'node:child_process (one run of `true`)',
   'tar (a Parser)',
   'commander (a Command)',
