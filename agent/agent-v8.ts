@@ -8,8 +8,11 @@
 // `node herd.mjs` does when it cannot be replaced. Measured on an idle agent (Node 24.21):
 // the run-time flags keep 3.6 MB less, lite mode 2.4 MB less again. The agent's own work is
 // light; extraction runs in a child with V8's defaults (bundle/install-in-child.ts), and the
-// operator commands, `herd pull` included, keep them too.
+// operator commands, `herd pull` included, keep them too. The restarted agent also gets V8's
+// gc() (--expose-gc), with which it compacts its heap while idle (heap-compaction.ts).
 export const LITE_MODE = '--lite-mode';
+/** What heap-compaction.ts needs of V8; the executable has it built in (scripts/build.mjs). */
+export const EXPOSE_GC = '--expose-gc';
 const RUNTIME_FLAGS = '--optimize-for-size --no-opt --no-maglev --no-sparkplug --max-lazy';
 
 /**
@@ -22,7 +25,7 @@ export function enterLiteMode(): void {
   try {
     if (process.execve === undefined) throw new Error('no process.execve');
     if (!process.getBuiltinModule('node:sea').isSea()) {
-      process.execve(process.execPath, [process.execPath, ...process.execArgv, LITE_MODE, ...process.argv.slice(1)], process.env);
+      process.execve(process.execPath, [process.execPath, ...process.execArgv, LITE_MODE, EXPOSE_GC, ...process.argv.slice(1)], process.env);
     }
   } catch {
     // Not replaceable here (process.execve is Linux and macOS only): the agent runs as it is.

@@ -7,6 +7,8 @@
 import { build } from 'esbuild';
 import { readFile, chmod, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { builtinsByRequire } from './builtins-by-require.mjs';
+import { pinoWithoutWorkers } from './pino-without-workers.mjs';
 import { buildExecutable } from './sea.mjs';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
@@ -46,6 +48,7 @@ const common = {
   // source held in memory for the life of every agent.
   external: ['@aws-sdk/client-ec2'],
   define: { HERD_VERSION: JSON.stringify(pkg.version), HERD_IMAGE_FILES: JSON.stringify(imageFiles) },
+  plugins: [pinoWithoutWorkers, builtinsByRequire],
   metafile: true,
   logLevel: 'warning',
 };
@@ -81,7 +84,9 @@ await bundle('agent/cli.ts', 'dist/herd.mjs', {
   banner: { js: `#!/usr/bin/env -S node ${v8Flags.join(' ')}\n${requireShim}` },
 });
 const started = performance.now();
-const bytes = await buildExecutable({ entry: 'agent/cli.ts', outfile: 'dist/herd', esbuildOptions: common, execArgv: v8Flags });
+// The executable cannot restart itself with flags as `node herd.mjs agent` does (agent/agent-v8.ts),
+// so it always carries what the agent's heap compaction needs (agent/heap-compaction.ts).
+const bytes = await buildExecutable({ entry: 'agent/cli.ts', outfile: 'dist/herd', esbuildOptions: common, execArgv: [...v8Flags, '--lite-mode', '--expose-gc'] });
 console.log(`dist/herd ${(bytes / 1024 / 1024).toFixed(1)} MiB in ${Math.round(performance.now() - started)} ms (single executable, no Node needed)`);
 await bundle('demo/main.ts', 'dist/demo.mjs', {
   external: [...common.external, 's3rver'],

@@ -55,7 +55,7 @@ export async function buildExecutable({ entry, outfile, esbuildOptions, execArgv
       // keep (the AWS SDK's IMDS client: node:http) becomes require().
       supported: { 'dynamic-import': false },
     };
-    await build({ ...cjs, entryPoints: [entry], outfile: main, plugins: [seaCliLoader] });
+    await build({ ...cjs, entryPoints: [entry], outfile: main, plugins: [...(esbuildOptions.plugins ?? []), seaCliLoader] });
     await build({ ...cjs, entryPoints: [CLI_ENTRY], outfile: cli });
     const blob = join(work, 'herd.blob');
     await writeFile(join(work, 'sea-config.json'), JSON.stringify({
@@ -69,8 +69,9 @@ export async function buildExecutable({ entry, outfile, esbuildOptions, execArgv
       useCodeCache: true,
       execArgv,
     }));
-    // The blob must come from the same Node binary it goes into.
-    await promisify(execFile)(NODE_BINARY, ['--experimental-sea-config', 'sea-config.json'], { cwd: work });
+    // The blob must come from the same Node binary it goes into, run with the flags it will
+    // run with: V8 rejects a code cache made under flags that change its code (--expose-gc does).
+    await promisify(execFile)(NODE_BINARY, [...execArgv, '--experimental-sea-config', 'sea-config.json'], { cwd: work });
     const staged = join(dirname(outfile), `.${basename(outfile)}.tmp`);
     await copyFile(NODE_BINARY, staged);
     await stripSymbols(staged);

@@ -5,6 +5,7 @@ import { childInstaller } from '../bundle/install-in-child.ts';
 import { Agent } from '../daemon/index.ts';
 import { configFilePath, loadConfig } from '../config.ts';
 import { describeError } from '../errors.ts';
+import { compactHeapWhileIdle } from '../heap-compaction.ts';
 import { createLogger } from '../log.ts';
 import { VERSION } from '../version.ts';
 
@@ -25,7 +26,10 @@ export async function runAgent(flags: { config?: string }): Promise<never> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  const compaction = compactHeapWhileIdle({ log });
   await agent.start();
+  // The first release is up: what booting it took is garbage now.
+  compaction.compactNow();
   return new Promise<never>(() => {});
 }
 

@@ -97,6 +97,8 @@ describe('an instance boots from S3', () => {
   it('runs itself in V8\'s lite mode, as the same process systemd started', async () => {
     const cmdline = (await readFile(`/proc/${agent.child.pid}/cmdline`, 'utf8')).split('\0');
     expect(cmdline).toContain('--lite-mode');
+    // With V8's gc(), for compacting its heap while idle (heap-compaction.ts).
+    expect(cmdline).toContain('--expose-gc');
     expect(cmdline.slice(-4, -1)).toEqual(['agent', '--config', expect.stringMatching(/agent\.json$/)]);
     // The bundle it fetched was installed by a child of its own, now gone; the log says so.
     expect(agent.lines.some((l) => l.msg === 'bundle verified and extracted' && l.pid !== agent.child.pid && l.release === 'v1')).toBe(true);
