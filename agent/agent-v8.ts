@@ -1,24 +1,22 @@
 // V8 settings for the agent process alone. The agent runs for months on every instance and
-// mostly waits, so it gives up speed it does not need for memory. Under `node herd.mjs`: V8's
-// lite mode (the interpreter only, no executable memory, optimize-for-size heuristics),
-// which V8 takes only at start-up, so a plain `herd agent` started without it replaces itself
-// (execve: same pid, so systemd sees one process) with itself started with it. The single
-// executable does not: lite mode would reject the code it carries compiled (useCodeCache,
-// scripts/sea.mjs) and end up larger; it takes the flags V8 still accepts at run time, as
-// `node herd.mjs` does when it cannot be replaced. Measured on an idle agent (Node 24.21):
-// the run-time flags keep 3.6 MB less, lite mode 2.4 MB less again. The agent's own work is
-// light; extraction runs in a child with V8's defaults (bundle/install-in-child.ts), and the
-// operator commands, `herd pull` included, keep them too. The restarted agent also gets V8's
-// gc() (--expose-gc), with which it compacts its heap while idle (heap-compaction.ts).
+// mostly waits, so it gives up speed it does not need for memory: V8's lite mode (the
+// interpreter only, no executable memory, optimize-for-size heuristics), which V8 takes only
+// at start-up. Under `node herd.mjs`, a plain `herd agent` started without it replaces itself
+// (execve: same pid, so systemd sees one process) with itself started with it, and with V8's
+// gc() (--expose-gc), with which it compacts its heap while idle (heap-compaction.ts); the
+// operator commands, `herd pull` included, and the install child (bundle/install-in-child.ts)
+// keep V8's defaults. The single executable is built with both flags for every command
+// (scripts/build.mjs): it cannot restart itself with others. Measured on an idle agent (Node
+// 24.21): the run-time flags below keep 3.6 MB less, lite mode 2.4 MB less again.
 export const LITE_MODE = '--lite-mode';
-/** What heap-compaction.ts needs of V8; the executable has it built in (scripts/build.mjs). */
+/** What heap-compaction.ts needs of V8. */
 export const EXPOSE_GC = '--expose-gc';
 const RUNTIME_FLAGS = '--optimize-for-size --no-opt --no-maglev --no-sparkplug --max-lazy';
 
 /**
  * Replaces `node herd.mjs agent ...` with the same command in V8's lite mode, unless it runs
- * in it already. Returns when it does, or when the process is not replaced; then it sets what
- * V8 still takes at run time.
+ * in it already (the executable always does). Returns when it does, or when the process is not
+ * replaced; then it sets what V8 still takes at run time.
  */
 export function enterLiteMode(): void {
   if (process.execArgv.includes(LITE_MODE)) return;

@@ -79,8 +79,8 @@ if (!['https', 'http'].includes(flags['idle-over'])) throw new Error(`--idle-ove
 const opts = {
   runs: positive('runs', flags.quick ? 2 : 5),
   sizeMb: positive('size-mb', flags.quick ? 20 : 150),
-  // An idle agent creeps up for a minute or two before its V8 heap settles (measured: +1.7 MB
-  // from 10 s to 120 s, +0.2 more by 180 s; the malloc heap stays put).
+  // Read after two minutes: without its heap compaction (agent/heap-compaction.ts) an idle
+  // agent crept up by 2-3 MB over its first minutes; a reading at 10 s would not show that.
   idleS: positive('idle-s', flags.quick ? 3 : 120),
 };
 
