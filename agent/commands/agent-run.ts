@@ -4,10 +4,23 @@
 import { childInstaller } from '../bundle/install-in-child.ts';
 import { Agent } from '../daemon/index.ts';
 import { configFilePath, loadConfig } from '../config.ts';
-import { describeError } from '../errors.ts';
+import { describeError, reportFailure } from '../errors.ts';
 import { compactHeapWhileIdle } from '../heap-compaction.ts';
 import { createLogger } from '../log.ts';
 import { VERSION } from '../version.ts';
+
+/**
+ * `herd agent` from the entry point's short path: the agent until a signal stops it, or the
+ * exit code of why it could not start, reported by this copy of errors.ts (the executable
+ * carries the agent in a bundle of its own, whose error classes the entry point's are not).
+ */
+export async function runAgentCommand(flags: { config?: string }): Promise<number> {
+  try {
+    return await runAgent(flags);
+  } catch (err) {
+    return reportFailure(err);
+  }
+}
 
 /** Runs the agent until a signal stops it; never returns. */
 export async function runAgent(flags: { config?: string }): Promise<never> {

@@ -57,8 +57,9 @@ describe('the single executable, where no node can be found', () => {
   });
 
   it('runs with the small young generation the .mjs gets from its #! line', async () => {
-    // A preloaded probe (NODE_OPTIONS reaches an executable's Node as it does any node) reports
-    // the flags and how far the young generation grew under short-lived garbage, then exits.
+    // A preloaded probe (given as --node-options, which the executable takes for Node's flags,
+    // and as NODE_OPTIONS to the plain node) reports the flags and how far the young generation
+    // grew under short-lived garbage, then exits.
     const probe = join(ws.dir, 'probe.cjs');
     await writeFile(probe, [
       "const v8 = require('node:v8');",
@@ -68,14 +69,14 @@ describe('the single executable, where no node can be found', () => {
       'process.stdout.write(JSON.stringify({ execArgv: process.execArgv, youngBytes: young.space_size }));',
       'process.exit(0);',
     ].join('\n'));
-    const measure = async (program: string, args: string[]) => {
-      const out = await runProgram(program, args, { ...pathOnly, NODE_OPTIONS: `--require ${probe}` });
+    const measure = async (program: string, args: string[], env: Record<string, string> = pathOnly) => {
+      const out = await runProgram(program, args, env);
       expect(out.code, out.stderr).toBe(0);
       return JSON.parse(out.stdout) as { execArgv: string[]; youngBytes: number };
     };
-    const packed = await measure(HERD_EXE, ['--version']);
+    const packed = await measure(HERD_EXE, [`--node-options=--require ${probe}`, '--version']);
     expect(packed.execArgv).toContain('--max-semi-space-size=1');
-    const plain = await measure(process.execPath, ['-e', '0']);
+    const plain = await measure(process.execPath, ['-e', '0'], { ...pathOnly, NODE_OPTIONS: `--require ${probe}` });
     expect(packed.youngBytes).toBeLessThanOrEqual(2 * 1024 * 1024);
     expect(plain.youngBytes).toBeGreaterThan(packed.youngBytes);
   });
@@ -117,6 +118,11 @@ describe('the single executable, where no node can be found', () => {
     });
     // python3's own request log, as the agent's JSON lines.
     expect(agent.lines.some((l) => l.module === 'app' && /"GET \/ HTTP\/1\.[01]" 200/.test(String(l.msg)))).toBe(true);
+    // The agent restarted itself (same pid) in V8's lite mode with gc(), and V8 took the code
+    // compiled for it at build time: nothing on stderr, no "Code cache data rejected".
+    const cmdline = (await readFile(`/proc/${agent.child.pid}/cmdline`, 'utf8')).split('\0');
+    expect(cmdline.slice(1, 3)).toEqual(['--node-options=--lite-mode --expose-gc', 'agent']);
+    expect(agent.lines.filter((l) => 'stderr' in l)).toEqual([]);
   });
 
   it('stops the app on SIGTERM and exits 0', async () => {
