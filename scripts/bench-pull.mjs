@@ -60,7 +60,7 @@ if (flags.help) {
     '  --idle-over P  how the idle agent reaches the store: https (default, as S3 on AWS: a TLS proxy in front of\n' +
     '                 the local store, its throwaway certificate trusted by NODE_EXTRA_CA_CERTS) or http (the store as is);\n' +
     '                 the pulls always go over plain HTTP\n' +
-    '  --node-options S   NODE_OPTIONS for the herd processes and the bare node, to try V8 settings\n' +
+    '  --node-options S   NODE_OPTIONS for the herd processes and the bare node, to try V8 settings (dist/herd ignores it)\n' +
     '  --herd FILE    the herd CLI to measure (default dist/herd.mjs), e.g. an experimental build\n' +
     '  --sea FILE     the single executable whose idle agent is measured too (default: herd beside --herd)\n' +
     '  --keep         leave the work dir (store, every run\'s output) in place and print where');
