@@ -2,7 +2,7 @@
 // with a static identity, its own data dir, health and app ports, and its own counting proxy
 // as its only source. Also what the machine sees of them: VmRSS and CPU time from /proc,
 // for the agents and, separately, for the apps they run.
-import { readFile, readdir, readlink, writeFile } from 'node:fs/promises';
+import { readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePorts } from '../../support/ports.ts';
 import { start, stopChild } from './procs.mjs';
@@ -42,6 +42,7 @@ async function spawnAgent(agent) {
   const proc = start(process.execPath, [herd, 'agent', '--config', configFile], { env });
   agent.child = proc.child;
   agent.exited = proc.exited;
+  agent.output = proc.output;
 }
 
 /**
@@ -52,6 +53,21 @@ async function restartIfPortTaken(agent) {
   const out = await agent.exited;
   if (agent.restarts >= 2 || !/already in use/i.test(out.stdout + out.stderr)) return false;
   agent.restarts += 1;
+  [agent.healthPort, agent.appPort] = await freePorts(2);
+  await spawnAgent(agent);
+  return true;
+}
+
+/**
+ * The same race for the app's port: its app exits at boot with EADDRINUSE and the agent marks
+ * the release failed (and does not retry it), so the agent starts again from an empty data dir
+ * on new ports (twice at most).
+ */
+async function restartIfAppPortTaken(agent, status) {
+  if (agent.restarts >= 2 || status?.state !== 'failed' || !/EADDRINUSE/.test(agent.output().stdout)) return false;
+  agent.restarts += 1;
+  await stopChild(agent.child, 20_000);
+  await rm(agent.spec.dataDir, { recursive: true, force: true });
   [agent.healthPort, agent.appPort] = await freePorts(2);
   await spawnAgent(agent);
   return true;
@@ -92,6 +108,11 @@ export async function waitFleetOn(agents, release, timeoutMs) {
     if (dead) {
       const out = await dead.exited;
       throw new Error(`agent ${dead.id} exited (${dead.child.signalCode ?? `code ${dead.child.exitCode}`}):\n${out.stdout.slice(-2000)}${out.stderr.slice(-2000)}`);
+    }
+    const refused = agents.find((a, i) => statuses[i]?.state === 'failed' && /EADDRINUSE/.test(a.output().stdout));
+    if (refused && await restartIfAppPortTaken(refused, statuses[agents.indexOf(refused)])) {
+      process.stderr.write(`bench-fleet: ${refused.id}'s app found its port taken at boot; started again on new ports\n`);
+      continue;
     }
     const behind = agents.filter((a, i) => !(statuses[i]?.healthy && statuses[i]?.release === release));
     if (behind.length === 0) return statuses;

@@ -53,7 +53,7 @@ export function start(cmd, args, { env = process.env, cwd } = {}) {
       resolve({ code, signal, ...out });
     });
   });
-  return { child, exited };
+  return { child, exited, output: () => out };
 }
 
 /**
