@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installBundle } from '../../agent/bundle/install.ts';
 import { hashFile, packDirectory } from '../../agent/bundle/pack.ts';
 import { IntegrityError, UnsafeArchiveError } from '../../agent/errors.ts';
@@ -37,13 +37,13 @@ afterEach(async () => {
   await box.cleanup();
 });
 
-/** A network-like body: 16 KiB chunks arriving over time, with a look at the disk halfway. */
-function networkBody(bytes: Buffer, atHalf?: () => void): Readable {
+/** A network-like body: 16 KiB chunks arriving over time, with a look at the disk halfway (the rest waits for it). */
+function networkBody(bytes: Buffer, atHalf?: () => unknown): Readable {
   return Readable.from((async function* () {
     const chunk = 16 * 1024;
     const half = Math.floor(bytes.length / chunk / 2) * chunk;
     for (let i = 0; i < bytes.length; i += chunk) {
-      if (i === half) atHalf?.();
+      if (i === half) await atHalf?.();
       await new Promise((resolve) => setImmediate(resolve));
       yield bytes.subarray(i, i + chunk);
     }
@@ -59,7 +59,10 @@ describe('installBundle', () => {
     const lines: string[] = [];
     const log = createLogger({ level: 'info', destination: { write: (line: string) => lines.push(line) } });
 
-    const result = await install(networkBody(bundle, () => {
+    const result = await install(networkBody(bundle, async () => {
+      // The .part is opened asynchronously, later on a loaded machine: the body waits for it
+      // (the install cannot finish meanwhile), then the disk is looked at.
+      await vi.waitFor(() => expect(existsSync(`${blobFile}.part`)).toBe(true), { timeout: 5_000 }).catch(() => {});
       midway = { blob: existsSync(blobFile), part: existsSync(`${blobFile}.part`) };
     }), ref, log);
 
